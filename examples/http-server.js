@@ -15,6 +15,7 @@ const http = require('node:http');
 const host = process.env.HOST || '127.0.0.1';
 const port = Number(process.env.PORT || 8080);
 const maxDelayMs = 60_000;
+let shuttingDown = false;
 
 const server = http.createServer((request, response) => {
   const url = new URL(request.url, `http://${host}`);
@@ -22,6 +23,9 @@ const server = http.createServer((request, response) => {
   console.log(`${request.method} ${url.pathname}${url.search}`);
 
   const answer = () => {
+    // A kept-alive connection would hold server.close() open until it
+    // times out, so answers sent during shutdown close their connection.
+    if (shuttingDown) response.setHeader('connection', 'close');
     response.writeHead(200, { 'content-type': 'text/plain' });
     response.end(`hello from pid ${process.pid}${delay > 0 ? ` after ${delay} ms` : ''}\n`);
   };
@@ -30,6 +34,7 @@ const server = http.createServer((request, response) => {
 });
 
 function shutDown(signal) {
+  shuttingDown = true;
   console.log(`received ${signal}; finishing requests in flight`);
   // close() stops accepting and calls back once every connection has ended;
   // idle keep-alive connections would otherwise hold it open.

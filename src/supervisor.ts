@@ -220,15 +220,11 @@ export class Supervisor {
 
   private killRemaining(): void {
     const remaining = this.recipients.remaining();
-    if (remaining === undefined) {
-      this.recipients.signalAll(SIGNALS.SIGKILL);
-      log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to all remaining processes`);
-      return;
-    }
-    if (remaining.length === 0) return;
+    if (remaining !== undefined && remaining.length === 0) return;
 
-    const killed = this.recipients.signalEach(remaining, SIGNALS.SIGKILL);
-    log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${describeProcesses(killed)}`);
+    this.recipients.signalAll(SIGNALS.SIGKILL);
+    const who = remaining === undefined ? 'all remaining processes' : describeProcesses(remaining);
+    log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${who}`);
   }
 
   private handOver(oldPid: number, newPid: number): void {

@@ -52,20 +52,20 @@ export class Recipients {
   }
 
   /**
-   * Sends signal to every descendant and returns the number signalled, or
-   * undefined when it went through kill(-1) and was not counted. As PID 1,
-   * kill(-1) reaches every other process of the namespace at once; as a
-   * subreaper each descendant is signalled through a pidfd, so nothing
-   * outside ts-init's subtree is ever hit.
+   * Sends signal to every descendant and returns how many there were, or
+   * undefined when /proc cannot tell. As PID 1 this is kill(-1), which
+   * reaches every other process of the namespace in one step, so a process
+   * forked meanwhile is not missed. As a subreaper each descendant is
+   * signalled through a pidfd, so nothing outside ts-init's subtree is hit.
    */
   signalAll(signal: number): number | undefined {
     const remaining = this.remaining();
+    if (this.mode === 'pid1') {
+      this.kill(-1, signal);
+      return remaining?.length;
+    }
     if (remaining === undefined) {
-      if (this.mode === 'pid1') {
-        this.kill(-1, signal);
-      } else {
-        log.warn(`cannot list descendants to send ${signalName(signal)}: /proc is not usable`);
-      }
+      log.warn(`cannot list descendants to send ${signalName(signal)}: /proc is not usable`);
       return undefined;
     }
     return this.signalEach(remaining, signal).length;
