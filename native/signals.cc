@@ -22,6 +22,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "glibc-floor.h"
 
 namespace ts_init {
 

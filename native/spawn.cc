@@ -20,6 +20,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "glibc-floor.h"
 
 namespace ts_init {
 
