@@ -58,8 +58,15 @@ bool ReadStrings(Napi::Value value, std::vector<std::string>* out) {
   Napi::Array array = value.As<Napi::Array>();
   for (uint32_t i = 0; i < array.Length(); i++) {
     Napi::Value item = array.Get(i);
-    if (!item.IsString()) return false;
-    out->push_back(item.As<Napi::String>().Utf8Value());
+    // A Buffer passes bytes that are not valid UTF-8 through unchanged.
+    if (item.IsBuffer()) {
+      Napi::Buffer<char> bytes = item.As<Napi::Buffer<char>>();
+      out->push_back(std::string(bytes.Data(), bytes.Length()));
+    } else if (item.IsString()) {
+      out->push_back(item.As<Napi::String>().Utf8Value());
+    } else {
+      return false;
+    }
   }
   return true;
 }
@@ -189,13 +196,14 @@ bool ReadChildFailure(int pipe_fd, ChildFailure* failure) {
 }
 
 // spawn(paths, argv, envp, { fds, ignoredSignals, foreground }): starts the
+// (strings or Buffers)
 // first of paths that execve accepts, in a new process group, and returns its
 // pid. On failure it throws with syscall set to the failed step; the failed
 // child has already been reaped, so nothing is left behind.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
-      "spawn(paths: string[], argv: string[], envp: string[], "
+      "spawn(paths: string[], argv: string[], envp: (string | Buffer)[], "
       "options: { fds: number[], ignoredSignals: number[], foreground: boolean })";
 
   SpawnPlan plan;

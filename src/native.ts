@@ -51,7 +51,7 @@ export interface NativeBinding {
     signals: number[],
     callback: (error: SystemError | null, received: ReceivedSignal | null) => void,
   ): void;
-  spawn(paths: string[], argv: string[], envp: string[], options: SpawnOptions): number;
+  spawn(paths: string[], argv: string[], envp: (string | Buffer)[], options: SpawnOptions): number;
   readonly WNOHANG: number;
   readonly SIGRTMIN: number;
   readonly SIGRTMAX: number;

@@ -22,9 +22,12 @@ export function commandCandidates(command: string, searchPath: string | undefine
   });
 }
 
-function environmentValue(environment: string[], name: string): string | undefined {
-  const entry = environment.find((item) => item.startsWith(`${name}=`));
-  return entry?.slice(name.length + 1);
+function environmentValue(environment: (string | Buffer)[], name: string): string | undefined {
+  for (const entry of environment) {
+    const text = entry.toString();
+    if (text.startsWith(`${name}=`)) return text.slice(name.length + 1);
+  }
+  return undefined;
 }
 
 /**

@@ -24,7 +24,7 @@ import {
   TS_INIT,
   waitFor,
 } from './helpers/init';
-import { COUNTER, countMarkers, daemonCommand, daemonIds, holdsFor, markerPath, markerTime, shellScript } from './helpers/lifecycle';
+import { COUNTER, countMarkers, daemonCommand, daemonIds, staysTrue, markerPath, markerTime, shellScript } from './helpers/lifecycle';
 import { descendantPids, hostPidOf, isAlive, readStatus, signalsInMask } from './helpers/proc';
 
 afterEach(killLeftovers);
@@ -121,7 +121,7 @@ describeIf(needsPython(), 'leftovers after the main child exits', () => {
     const mainExit = markerTime(`${dir}/main.exiting`);
     expect(markerTime(markerPath(dir, 'daemon', 'done')) - mainExit).toBeLessThan(2000);
     expect(markerTime(markerPath(dir, 'job', 'done')) - mainExit).toBeLessThan(2000);
-    // The ideal is under 2 s; the bound leaves room for a loaded machine.
+    // The daemons finish within 2 s (checked above), and this bound leaves room for a loaded machine.
     expect((await exitedAt) - mainExitSeenAt).toBeLessThan(4000);
   });
 
@@ -209,7 +209,7 @@ describeIf(needsPython(), 'main child killed after forking', () => {
     await killMainChild(run, dir);
 
     const untouched = () => isAlive(successor) && isAlive(run.pid) && !exists(markerPath(dir, 'successor', 'term'));
-    expect(await holdsFor(untouched, 1000)).toBe(true);
+    expect(await staysTrue(untouched, 1000)).toBe(true);
 
     run.signal('SIGTERM');
     expect(await exitStatus(run)).toBe(137);
@@ -221,7 +221,7 @@ describeIf(needsPython(), 'main child killed after forking', () => {
     const run = await startInit([TS_INIT], ['--', ...forkSuccessor(dir)]);
     await killMainChild(run, dir);
 
-    // Well under the default grace period of 10 s: SIGTERM, not a late SIGKILL.
+    // Right after the main child's death means well before the default grace period of 10 s ends.
     await waitFor(() => exists(markerPath(dir, 'successor', 'term')), 'SIGTERM handler of the successor', 5000);
     expect(await exitStatus(run)).toBe(137);
     expect(exists(markerPath(dir, 'successor', 'done'))).toBe(true);
@@ -247,7 +247,7 @@ describeIf(needsPython(), 'hand-over through --pidfile', () => {
     await waitFor(() => descendantPids(run.pid).join() === String(successor), 'main child gone');
 
     const untouched = () => isAlive(successor) && isAlive(run.pid) && !exists(markerPath(dir, 'successor', 'term'));
-    expect(await holdsFor(untouched, 1500)).toBe(true);
+    expect(await staysTrue(untouched, 1500)).toBe(true);
 
     run.signal('SIGTERM');
     expect(await exitStatus(run)).toBe(5);
@@ -284,7 +284,7 @@ describeIf(needsPython(), 'subreaper with -a', () => {
     }
   });
 
-  /** Starts the signal counter next to ts-init, outside its subtree; returns its log file. */
+  /** Starts the signal counter beside ts-init, outside its subtree, and returns the path of its log. */
   async function startSibling(dir: string): Promise<string> {
     const log = path.join(dir, 'sibling.log');
     const ready = path.join(dir, 'sibling.ready');

@@ -59,7 +59,7 @@ describe('reaping outside a namespace', () => {
     return { init, dir, orphan };
   }
 
-  /** Lets the orphan and the main child exit; resolves with ts-init's exit status. */
+  /** Lets the orphan and the main child exit, and resolves with ts-init's exit status. */
   async function finish(run: OrphanRun): Promise<number> {
     touch(path.join(run.dir, 'go'));
     touch(path.join(run.dir, 'finish'));
@@ -74,6 +74,7 @@ describe('reaping outside a namespace', () => {
 
   test('missing -s leaves orphan elsewhere', async () => {
     const run = await startWithOrphan([]);
+    expect(isAlive(run.orphan)).toBe(true);
     expect(readStatus(run.orphan)?.ppid).not.toBe(run.init.pid);
     expect(await finish(run)).toBe(4);
   });

@@ -27,7 +27,6 @@ import {
 } from './helpers/init';
 import { isAlive, readStatus } from './helpers/proc';
 import {
-  blockedByThread,
   COUNTER,
   countOf,
   hostPidFromFile,
@@ -36,13 +35,15 @@ import {
   ownListeners,
   received,
   signalNumber,
+  threadSignals,
+  ThreadSignals,
 } from './helpers/signals';
 
 const WRAPPER = path.join(FIXTURES, 'signals-wrapper.sh');
 const IN_CI = process.env.CI === 'true';
 const INSPECTOR_PORT = 9229;
 
-/** Processes a test started outside any init; ended by pid after each test. */
+/** Processes a test started outside any init. Each is ended by pid after the test. */
 const extraPids: number[] = [];
 
 afterEach(() => {
@@ -69,7 +70,7 @@ const FORWARDED = [
   'SIGRTMIN+3',
 ];
 
-/** Every signal the counter blocks and counts; SIGRTMIN+4 marks the end of a delivery. */
+/** Returns every signal the counter blocks and counts. SIGRTMIN+4 marks the end of a delivery. */
 function countedSignals(): number[] {
   return [...FORWARDED, 'SIGRTMIN+2', 'SIGRTMIN+4'].map(signalNumber);
 }
@@ -105,7 +106,7 @@ async function sendMarker(counter: Counter, before: number): Promise<void> {
   counter.init.signal(marker);
   await waitFor(() => markerSeen() || readStatus(counter.pid)?.state === 'T', 'the end marker or a stopped counter');
   if (!markerSeen()) {
-    // dumb-init forwards SIGSTOP in place of a terminal stop signal; the
+    // dumb-init forwards SIGSTOP in place of a terminal stop signal, so the
     // counter takes the marker only once continued.
     counter.init.signal('SIGCONT');
     await waitFor(markerSeen, 'the end marker after SIGCONT');
@@ -200,8 +201,8 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3'), 'signal forw
     const orphansAtStart = lineCount(orphans);
     for (let round = 0; round < 20; round++) {
       for (let i = 0; i < 50; i++) counter.init.signal(signal);
-      const made = lineCount(orphans);
-      await waitFor(() => lineCount(orphans) > made, 'another orphan during the burst');
+      const orphansBefore = lineCount(orphans);
+      await waitFor(() => lineCount(orphans) > orphansBefore, 'another orphan during the burst');
     }
     const orphansDuringBurst = lineCount(orphans) - orphansAtStart;
     fs.writeFileSync(path.join(counter.dir, 'burst-done'), '');
@@ -219,15 +220,24 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3'), 'signal forw
     const counter = await startCounter(INITS.tsInit);
     const required = ['SIGTERM', 'SIGUSR1', 'SIGHUP', 'SIGINT', 'SIGRTMIN+2'].map(signalNumber);
 
-    const threads = blockedByThread(counter.init.pid);
-    const missing = Object.fromEntries(
-      [...threads]
-        .map(([tid, blocked]) => [tid, required.filter((signal) => !blocked.includes(signal))] as const)
-        .filter(([, lacking]) => lacking.length > 0),
-    );
+    // A snapshot taken while the signal thread is between two calls of
+    // sigwaitinfo shows it neither waiting nor blocking, so take another.
+    let threads = threadSignals(counter.init.pid);
+    const waitingIn = (snapshot: Map<number, ThreadSignals>) => [...snapshot.values()].filter((thread) => thread.awaited !== undefined);
+    await waitFor(() => {
+      threads = threadSignals(counter.init.pid);
+      return waitingIn(threads).length > 0;
+    }, 'a thread of ts-init to wait in sigwaitinfo');
+    const lacking = (tid: number) => {
+      const { blocked, awaited } = threads.get(tid) as ThreadSignals;
+      return required.filter((signal) => !blocked.includes(signal) && !(awaited ?? []).includes(signal));
+    };
+    const missing = Object.fromEntries([...threads.keys()].map((tid) => [tid, lacking(tid)] as const).filter(([, list]) => list.length > 0));
 
-    // Node runs several threads; a check of one thread would prove little.
+    // Node runs several threads, so a check of one thread would prove little.
     expect(threads.size).toBeGreaterThan(1);
+    // Only the sigwaitinfo thread may have them unblocked, and only while it waits for them.
+    expect(waitingIn(threads)).toHaveLength(1);
     expect(missing).toEqual({});
     expect(await stopCounter(counter)).toBe(0);
   });
@@ -235,9 +245,9 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3'), 'signal forw
   test('plain node leaves SIGTERM unblocked', async () => {
     // Shows that the mask check above can fail.
     const pid = plainNode('setTimeout(() => {}, 20000)');
-    await waitFor(() => exists(`/proc/${pid}/task`) && blockedByThread(pid).size > 1, 'node to start its threads');
+    await waitFor(() => exists(`/proc/${pid}/task`) && threadSignals(pid).size > 1, 'node to start its threads');
 
-    const unblocking = [...blockedByThread(pid)].filter(([, blocked]) => !blocked.includes(signalNumber('SIGTERM')));
+    const unblocking = [...threadSignals(pid).values()].filter((thread) => !thread.blocked.includes(signalNumber('SIGTERM')));
     expect(unblocking.length).toBeGreaterThan(0);
   });
 
@@ -278,7 +288,7 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3'), 'signal forw
   });
 });
 
-describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUnavailable('tini'), 'signals tini does not forward', () => {
+describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUnavailable('tini'), 'same cases under tini', () => {
   test.each(['SIGABRT', 'SIGTTIN', 'SIGTTOU'])('%s misses the child under tini', async (name) => {
     const signal = signalNumber(name);
     const counter = await startCounter(INITS.tini);
@@ -286,7 +296,7 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUna
     expect(await deliver(counter, signal)).not.toContain(signal);
   });
 
-  test('SIGTERM through wrapper under tini without -g', async () => {
+  test('wrapper loses SIGTERM under plain tini', async () => {
     const dir = makeWorkDir();
     const init = await startInit(['tini'], ['--', 'sh', WRAPPER, dir]);
     await waitFor(() => exists(path.join(dir, 'ready')), 'the worker to install its SIGTERM handler');
@@ -297,7 +307,7 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUna
   });
 });
 
-describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUnavailable('dumb-init'), 'signals dumb-init does not forward', () => {
+describeIf(namespaceUnavailable() ?? programUnavailable('python3') ?? programUnavailable('dumb-init'), 'same cases under dumb-init', () => {
   test.each(['SIGTSTP', 'SIGTTIN', 'SIGTTOU'])('%s misses the child under dumb-init', async (name) => {
     const signal = signalNumber(name);
     const counter = await startCounter(INITS.dumbInit);

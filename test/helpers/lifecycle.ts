@@ -1,5 +1,5 @@
-// Building main-child scripts for the lifecycle tests and reading the marker
-// files their processes leave behind (see test/fixtures/life-daemon.py).
+// Helpers that build main-child scripts for the lifecycle tests and read the
+// marker files their processes leave behind (see test/fixtures/life-daemon.py).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,10 +47,10 @@ export function markerTime(file: string): number {
 }
 
 /**
- * Polls condition for the whole of milliseconds and tells whether it held
- * at every check; for asserting that something does not happen.
+ * Polls condition for the whole of milliseconds and returns whether it was
+ * true at every check, to assert that something does not happen.
  */
-export async function holdsFor(condition: () => boolean, milliseconds: number): Promise<boolean> {
+export async function staysTrue(condition: () => boolean, milliseconds: number): Promise<boolean> {
   const end = Date.now() + milliseconds;
   while (Date.now() < end) {
     if (!condition()) return false;

@@ -82,7 +82,7 @@ export function killAfterTest(pid: number, marker: string): void {
 }
 
 /**
- * Ends what a test left running; call from afterEach. A subreaper's
+ * Ends what a test left running. Call it from afterEach. A subreaper's
  * descendants would outlive a SIGKILL to it, so they are killed first.
  */
 export function cleanUpAfterTest(): void {

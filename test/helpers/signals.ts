@@ -13,13 +13,13 @@ export const COUNTER = path.join(FIXTURES, 'signals-counter.py');
 
 let rtmin: number | undefined;
 
-/** SIGRTMIN as programs see it (34 with glibc, which keeps 32 and 33 for itself). */
+/** Returns SIGRTMIN as programs see it: 34 with glibc, which reserves 32 and 33 for itself. */
 export function sigrtmin(): number {
   rtmin ??= Number(execFileSync('python3', ['-c', 'import signal; print(int(signal.SIGRTMIN))'], { encoding: 'utf8' }).trim());
   return rtmin;
 }
 
-/** Number of a signal given as SIGTERM or SIGRTMIN+N. */
+/** Returns the number of a signal given as SIGTERM or SIGRTMIN+N. */
 export function signalNumber(name: string): number {
   const realTime = /^SIGRTMIN\+(\d+)$/.exec(name);
   if (realTime !== null) return sigrtmin() + Number(realTime[1]);
@@ -28,7 +28,7 @@ export function signalNumber(name: string): number {
   return number;
 }
 
-/** The signal numbers the counter in dir has taken, in order. */
+/** Returns the signal numbers the counter in dir has taken, in order. */
 export function received(dir: string): number[] {
   let text: string;
   try {
@@ -51,7 +51,7 @@ export function lineCount(file: string): number {
   }
 }
 
-/** Host pid of the process that wrote its namespace pid into file. */
+/** Returns the host pid of the process that wrote its namespace pid into file. */
 export function hostPidFromFile(initPid: number, file: string): number {
   const nsPid = Number(fs.readFileSync(file, 'latin1').trim());
   const pid = hostPidOf(initPid, nsPid);
@@ -59,10 +59,46 @@ export function hostPidFromFile(initPid: number, file: string): number {
   return pid;
 }
 
-/** Signals blocked by each thread of pid, by thread id. */
-export function blockedByThread(pid: number): Map<number, number[]> {
-  const threads = new Map<number, number[]>();
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+// rt_sigtimedwait, the system call behind sigwaitinfo(3), by architecture.
+const SIGTIMEDWAIT: Partial<Record<string, number>> = { x64: 128, arm64: 137 };
+
+/**
+ * Returns the signal set a thread waits for in sigwaitinfo, read from its
+ * memory, or undefined when it is not in that call. While it waits, the
+ * kernel unblocks the awaited signals for it, so its SigBlk lacks them.
+ */
+function awaitedSignals(pid: number, tid: number): number[] | undefined {
+  const syscallNumber = SIGTIMEDWAIT[process.arch];
+  let fields: string[];
+  try {
+    fields = fs.readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'latin1').trim().split(' ');
+  } catch {
+    return undefined;
+  }
+  if (syscallNumber === undefined || Number(fields[0]) !== syscallNumber) return undefined;
+
+  const buffer = Buffer.alloc(8);
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    fs.readSync(fd, buffer, 0, 8, Number(BigInt(fields[1])));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return signalsInMask(buffer.readBigUInt64LE());
+}
+
+export interface ThreadSignals {
+  /** Signals in SigBlk. */
+  blocked: number[];
+  /** The set the thread waits for in sigwaitinfo, if it is in that call. */
+  awaited?: number[];
+}
+
+/** Returns the signal state of each thread of pid, by thread id. */
+export function threadSignals(pid: number): Map<number, ThreadSignals> {
+  const threads = new Map<number, ThreadSignals>();
+  for (const entry of fs.readdirSync(`/proc/${pid}/task`)) {
+    const tid = Number(entry);
     let status: string;
     try {
       status = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1');
@@ -70,12 +106,12 @@ export function blockedByThread(pid: number): Map<number, number[]> {
       continue; // the thread ended while the list was read
     }
     const mask = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0';
-    threads.set(Number(tid), signalsInMask(BigInt(`0x${mask}`)));
+    threads.set(tid, { blocked: signalsInMask(BigInt(`0x${mask}`)), awaited: awaitedSignals(pid, tid) });
   }
   return threads;
 }
 
-/** Socket inodes of the TCP sockets in LISTEN state (0A) on port, as pid's network namespace shows them. */
+/** Returns the inodes of TCP sockets in LISTEN state (0A) on port, as pid's network namespace shows them. */
 export function listeningInodes(pid: number, port?: number): Set<string> {
   const inodes = new Set<string>();
   for (const table of ['tcp', 'tcp6']) {
@@ -95,7 +131,7 @@ export function listeningInodes(pid: number, port?: number): Set<string> {
   return inodes;
 }
 
-/** Inodes of the sockets among pid's open descriptors. */
+/** Returns the inodes of the sockets among pid's open descriptors. */
 export function socketInodes(pid: number): Set<string> {
   const inodes = new Set<string>();
   let fds: string[] = [];
@@ -115,7 +151,7 @@ export function socketInodes(pid: number): Set<string> {
   return inodes;
 }
 
-/** Listening TCP sockets (on port, or any) among pid's descriptors. */
+/** Returns the listening TCP sockets (on port, or on any port) among pid's descriptors. */
 export function ownListeners(pid: number, port?: number): string[] {
   const listening = listeningInodes(pid, port);
   return [...socketInodes(pid)].filter((inode) => listening.has(inode));

@@ -36,7 +36,7 @@ export function pythonUnavailable(): string | undefined {
   return programUnavailable('python3');
 }
 
-/** The first reason from the list, or undefined when nothing is missing. */
+/** Returns the first reason from the list, or undefined when nothing is missing. */
 export function firstReason(...reasons: (() => string | undefined)[]): string | undefined {
   for (const reason of reasons) {
     const text = reason();
@@ -75,7 +75,7 @@ export interface StatFields {
   pgrp: number;
 }
 
-/** Parses one /proc/<pid>/stat line; the command name may hold spaces and parentheses. */
+/** Parses one /proc/<pid>/stat line. The command name in it may contain spaces and parentheses. */
 export function parseStat(line: string): StatFields {
   const close = line.lastIndexOf(')');
   const pid = Number(line.slice(0, line.indexOf(' ')));
@@ -91,7 +91,7 @@ export function parseEnv0(text: string): string[] {
     .sort();
 }
 
-/** NAME=value entries of an environment object, sorted. */
+/** Lists the NAME=value entries of an environment object, sorted. */
 export function envEntries(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env)
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
@@ -99,7 +99,11 @@ export function envEntries(env: NodeJS.ProcessEnv): string[] {
     .sort();
 }
 
-/** Host pid of the init's first child, which is the main child. */
+/**
+ * Waits for the init's first child and returns its host pid. Call it once the
+ * main child is known to run: before that, the launcher's own subshells are
+ * children of the same pid.
+ */
 export async function mainChildPid(init: RunningInit, timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -114,7 +118,7 @@ export async function mainChildPid(init: RunningInit, timeoutMs = 10_000): Promi
   throw new Error(`init ${init.pid} has no child; stderr: ${init.stderr()}`);
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** Finds a TCP port on 127.0.0.1 that is free at the moment of the call. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -127,21 +131,21 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Socket inodes listening on 127.0.0.1:port, read from the network namespace
- * of pid (the tests do not create network namespaces, so every process shares it).
+ * Lists the inodes of sockets listening on 127.0.0.1:port in the network
+ * namespace of pid. The tests create no network namespaces, so all processes share one.
  */
 export function listenerInodes(pid: number, port: number): number[] {
-  const wanted = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const expected = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const inodes: number[] = [];
   for (const line of fs.readFileSync(`/proc/${pid}/net/tcp`, 'latin1').split('\n').slice(1)) {
     const columns = line.trim().split(/\s+/);
     // Columns: sl local_address rem_address st ... inode (the tenth).
-    if (columns[1] === wanted && columns[3] === '0A') inodes.push(Number(columns[9]));
+    if (columns[1] === expected && columns[3] === '0A') inodes.push(Number(columns[9]));
   }
   return inodes;
 }
 
-/** Inodes of the sockets pid holds open. */
+/** Lists the inodes of the sockets that pid has open. */
 export function socketInodes(pid: number): number[] {
   const inodes: number[] = [];
   let entries: string[] = [];
