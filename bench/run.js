@@ -471,10 +471,11 @@ function timeOnce(command, timedRun) {
     return { wallMs, cpuMs: NaN };
   }
 
-  const result = spawnSync(timedRun, argv, { stdio: ['ignore', 'pipe', 'ignore'], env: ENVIRONMENT, encoding: 'utf8', timeout: 60000 });
+  const result = spawnSync(timedRun, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: ENVIRONMENT, encoding: 'utf8', timeout: 60000 });
   const [wallNs, cpuUs, status] = (result.stdout ?? '').trim().split(' ').map(Number);
   if (result.status !== 0 || status !== 0) {
-    throw new Error(`${command.join(' ')} failed: ${result.error?.message ?? `wait status ${status}`}`);
+    const detail = result.error?.message ?? `wait status ${status}: ${(result.stderr ?? '').trim()}`;
+    throw new Error(`${command.join(' ')} failed: ${detail}`);
   }
   return { wallMs: wallNs / 1e6, cpuMs: cpuUs / 1000 };
 }
@@ -558,7 +559,9 @@ async function measureMemoryAndIdle() {
         if (hasSleepingChild.has(name)) {
           await pollFor(`the sleep child of ${name}`, 10000, () =>
             childrenOf(initPid).some((pid) => commandName(pid) === 'sleep') ? true : undefined,
-          );
+          ).catch((error) => {
+            throw new Error(`${error.message}: ${running[name].stderrText().trim()}`);
+          });
         }
       }
 
@@ -601,7 +604,9 @@ async function measureLatency(signalEcho) {
     for (const name of names) {
       running[name] = await startInNamespace(commands[name], { stdout: 'pipe' });
       readers[name] = new LineReader(running[name].stdout);
-      const line = await readers[name].next(10000, `the signal echo under ${name} to start`);
+      const line = await readers[name].next(10000, `the signal echo under ${name} to start`).catch((error) => {
+        throw new Error(`${error.message}: ${running[name].stderrText().trim()}`);
+      });
       if (line !== 'ready') throw new Error(`unexpected output from the signal echo under ${name}: ${line}`);
     }
 
@@ -635,7 +640,9 @@ async function reapOnce(command) {
   const child = await startInNamespace(command, { stdout: 'pipe' });
   try {
     const reader = new LineReader(child.stdout);
-    const line = await reader.next(130000, `the orphan maker under ${command[0]}`);
+    const line = await reader.next(130000, `the orphan maker under ${command[0]}`).catch((error) => {
+      throw new Error(`${error.message}: ${child.stderrText().trim()}`);
+    });
     const [nanoseconds, polls] = line.split(' ').map(Number);
     if (!Number.isFinite(nanoseconds)) throw new Error(`unexpected output from the orphan maker: ${line} ${child.stderrText()}`);
     const { code } = await exitWithin(child, 30000, `${command[0]} after its orphans`);

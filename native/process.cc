@@ -1,6 +1,6 @@
 // Process calls Node does not expose: waitpid(2), kill(2), getpgid(2),
-// pidfd_open(2), pidfd_send_signal(2) and prctl(2) for the child subreaper
-// and parent-death signal. Each wraps one system call and reports failure
+// pidfd_open(2), pidfd_send_signal(2), prctl(2) for the child subreaper
+// and parent-death signal, and _exit(2). Each wraps one system call and reports failure
 // through ThrowErrno; the decisions stay in TypeScript.
 
 #include <errno.h>
@@ -155,6 +155,19 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// _exit(status): ends the process at once, like _exit(2). Node's own exit
+// path would first restore the terminal attributes it saw at start-up,
+// undoing whatever the workload set (stty -echo, raw mode) on a shared
+// terminal. ts-init's logs are written synchronously, so nothing is lost.
+Napi::Value Exit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) {
+    ThrowUsage(env, "_exit(status: number)");
+    return env.Undefined();
+  }
+  _exit(IntArg(info, 0));
+}
+
 }  // namespace
 
 void InitProcess(Napi::Env env, Napi::Object exports) {
@@ -167,6 +180,7 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("getChildSubreaper", Napi::Function::New(env, GetChildSubreaper, "getChildSubreaper"));
   exports.Set("setParentDeathSignal",
               Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
+  exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("WNOHANG", Napi::Number::New(env, WNOHANG));
 }
 

@@ -66,7 +66,7 @@ function run(options: RunOptions): void {
   }
   log.info(`started ${options.command[0]} as pid ${pid} (${mode}, signals to ${options.target})`);
 
-  const supervisor = new Supervisor(native, new Recipients(native, mode), options, pid, (code) => process.exit(code));
+  const supervisor = new Supervisor(native, new Recipients(native, mode), options, pid, (code) => native._exit(code));
 
   // Signals that arrived before this point are still pending, because every
   // thread blocks them, and arrive here first; that includes the SIGCHLD of

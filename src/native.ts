@@ -46,6 +46,7 @@ export interface NativeBinding {
   setChildSubreaper(enabled: boolean): void;
   getChildSubreaper(): boolean;
   setParentDeathSignal(signal: number): void;
+  _exit(status: number): never;
   blockSignals(signals: number[], threadIds: number[]): void;
   watchSignals(
     signals: number[],

@@ -195,7 +195,10 @@ export class Supervisor {
       return;
     }
 
-    const others = remaining.filter((info) => !received.has(info.pid));
+    // A process that joined the group after the forward (a cleanup command a
+    // handler started) is inside the target and must not get a second signal.
+    const inTarget = (info: ProcessInfo) => this.options.target === 'group' && info.pgid === this.mainGroup;
+    const others = remaining.filter((info) => !received.has(info.pid) && !inTarget(info));
     if (others.length === 0) return;
     const signalled = this.recipients.signalEach(others, signal);
     log.info(`sent ${signalName(signal)} to ${signalled.length} remaining process(es) outside the main child's ${this.options.target === 'group' ? 'process group' : 'pid'}`);

@@ -17,6 +17,7 @@ import {
   makeWorkDir,
   namespaceUnavailable,
   programUnavailable,
+  RunningInit,
   startInit,
   TS_INIT,
   waitFor,
@@ -42,6 +43,16 @@ afterEach(killLeftovers);
 const unavailable = namespaceUnavailable() ?? programUnavailable('tini') ?? programUnavailable('dumb-init') ?? programUnavailable('python3');
 
 const CONCURRENCY = 8;
+
+/** Returns observation with each process's signals in number order. */
+function sortedReceived(observation: SignalObservation): SignalObservation {
+  const sorted = (signals: string[]) => [...signals].sort((a, b) => signalNumber(a) - signalNumber(b));
+  return {
+    ...observation,
+    child: { ...observation.child, received: sorted(observation.child.received) },
+    grandchild: { ...observation.grandchild, received: sorted(observation.grandchild.received) },
+  };
+}
 
 /** Both recorders stopped by SIGSTOP before taking anything. */
 const STOPPED: SignalObservation = {
@@ -122,14 +133,14 @@ describeIf(unavailable, 'signals sent to the init', () => {
 
   // Intended differences, each with the reason it shows.
   const TINI_DROPS = new Map([
-    ['SIGABRT', 'tini leaves SIGABRT unblocked at its default action, which the kernel ignores for a namespace init; ts-init forwards it'],
-    ['SIGTTIN', 'tini sets SIGTTIN to ignored and never forwards it; ts-init forwards it'],
-    ['SIGTTOU', 'tini sets SIGTTOU to ignored and never forwards it; ts-init forwards it'],
+    ['SIGABRT', 'tini leaves SIGABRT unblocked at its default action, which the kernel ignores for a namespace init, while ts-init forwards it'],
+    ['SIGTTIN', 'tini sets SIGTTIN to ignored and never forwards it, while ts-init forwards it'],
+    ['SIGTTOU', 'tini sets SIGTTOU to ignored and never forwards it, while ts-init forwards it'],
   ]);
   const DUMB_INIT_STOPS = new Map([
-    ['SIGTSTP', 'dumb-init turns SIGTSTP into SIGSTOP for the group; ts-init forwards SIGTSTP itself'],
-    ['SIGTTIN', 'dumb-init turns SIGTTIN into SIGSTOP for the group; ts-init forwards SIGTTIN itself'],
-    ['SIGTTOU', 'dumb-init turns SIGTTOU into SIGSTOP for the group; ts-init forwards SIGTTOU itself'],
+    ['SIGTSTP', 'dumb-init turns SIGTSTP into SIGSTOP for the group, while ts-init forwards SIGTSTP itself'],
+    ['SIGTTIN', 'dumb-init turns SIGTTIN into SIGSTOP for the group, while ts-init forwards SIGTTIN itself'],
+    ['SIGTTOU', 'dumb-init turns SIGTTOU into SIGSTOP for the group, while ts-init forwards SIGTTOU itself'],
   ]);
 
   test.each(SIGNALS)('%s against tini and dumb-init', async (name) => {
@@ -150,6 +161,18 @@ describeIf(unavailable, 'signals sent to the init', () => {
     else expect(dumbInit, dumbInitStops).toEqual(STOPPED);
   });
 
+  test('burst with real-time copies', async () => {
+    const burst = ['SIGUSR2', 'SIGHUP', 'SIGRTMIN', 'SIGRTMIN', 'SIGTERM', 'SIGRTMIN+1', 'SIGRTMIN'];
+    const observations = await Promise.all([PREFIX.tiniGroup, PREFIX.dumbInit, PREFIX.tsInit].map((prefix) => observeSignals(prefix, burst)));
+    // The init may forward one signal before the test has sent the next, so
+    // only the multiset of signals is fixed, not their order.
+    const [tini, dumbInit, tsInit] = observations.map(sortedReceived);
+
+    expect(tsInit).toEqual(sortedReceived(deliveredToBoth(...burst)));
+    expect(tsInit).toEqual(tini);
+    expect(tsInit).toEqual(dumbInit);
+  });
+
   test('group by default unlike tini', async () => {
     const [tini, tsInit] = await Promise.all([observeSignals(PREFIX.tini, ['SIGUSR1']), observeSignals(PREFIX.tsInit, ['SIGUSR1'])]);
 
@@ -157,13 +180,21 @@ describeIf(unavailable, 'signals sent to the init', () => {
     expect(tsInit.grandchild.received, 'ts-init forwards to the whole process group without -g').toEqual(['SIGUSR1']);
     expect(tini.grandchild.received, 'tini without -g forwards to the child alone').toEqual([]);
   });
+
+  test('TINI_KILL_PROCESS_GROUP like tini', async () => {
+    const env = { TINI_KILL_PROCESS_GROUP: '1' };
+    const [tini, tsInit] = await Promise.all([observeSignals(PREFIX.tini, ['SIGUSR1'], env), observeSignals(PREFIX.tsInit, ['SIGUSR1'], env)]);
+
+    expect(tsInit).toEqual(deliveredToBoth('SIGUSR1'));
+    expect(tsInit).toEqual(tini);
+  });
 });
 
 describeIf(unavailable, 'exit status after signal death', () => {
   const INITS = { tini: PREFIX.tiniGroup, dumbInit: PREFIX.dumbInit, tsInit: PREFIX.tsInit };
 
-  /** Starts the pausing child under each init and has kill end it; returns each init's status. */
-  async function statusesAfter(kill: (init: Awaited<ReturnType<typeof startInit>>, childPid: number) => void): Promise<Record<keyof typeof INITS, number>> {
+  /** Starts the pausing child under each init, lets kill end it and returns each init's exit status. */
+  async function statusesAfter(kill: (init: RunningInit, childPid: number) => void): Promise<Record<keyof typeof INITS, number>> {
     const entries = await Promise.all(
       Object.entries(INITS).map(async ([name, prefix]) => {
         const dir = makeWorkDir();
@@ -207,7 +238,7 @@ describeIf(unavailable, 'exec failures', () => {
 
     expect(result.tsInit).toBe(127);
     expect(result.tini).toBe(result.tsInit);
-    expect(result.dumbInit, 'dumb-init exits 2 when exec fails; ts-init follows tini and the shell with 127').toBe(2);
+    expect(result.dumbInit, 'dumb-init exits 2 when exec fails, while ts-init follows tini and the shell with 127').toBe(2);
   });
 
   test('file not executable', async () => {
@@ -217,20 +248,24 @@ describeIf(unavailable, 'exec failures', () => {
 
     expect(result.tsInit).toBe(126);
     expect(result.tini).toBe(result.tsInit);
-    expect(result.dumbInit, 'dumb-init exits 2 when exec fails; ts-init follows tini and the shell with 126').toBe(2);
+    expect(result.dumbInit, 'dumb-init exits 2 when exec fails, while ts-init follows tini and the shell with 126').toBe(2);
   });
 });
 
 describeIf(unavailable, 'workload output', () => {
-  test.each([
+  const INITS = [
     { name: 'tini', prefix: PREFIX.tini },
     { name: 'tini -g', prefix: PREFIX.tiniGroup },
     { name: 'dumb-init', prefix: PREFIX.dumbInit },
     { name: 'ts-init', prefix: PREFIX.tsInit },
-  ])('unchanged under $name', async ({ prefix }) => {
-    const [direct, underInit] = await Promise.all([runDirectly(['sh', OUTPUT]), runToEnd(prefix, ['sh', OUTPUT])]);
-    expect(underInit).toEqual(direct);
-  });
+  ];
+
+  for (const { name, prefix } of INITS) {
+    test(`unchanged under ${name}`, async () => {
+      const [direct, underInit] = await Promise.all([runDirectly(['sh', OUTPUT]), runToEnd(prefix, ['sh', OUTPUT])]);
+      expect(underInit).toEqual(direct);
+    });
+  }
 
   test.each(['-v', '-vvv'])('stdout clean with %s', async (verbose) => {
     const [direct, tini, tsInit] = await Promise.all([
@@ -248,7 +283,7 @@ describeIf(unavailable, 'workload output', () => {
 describeIf(unavailable, 'tini flags', () => {
   interface ArgsObservation {
     status: number;
-    /** The words the program received after its own two. */
+    /** The words the program received after DIR and STATUS. */
     args: string[];
   }
 
@@ -290,29 +325,36 @@ describeIf(unavailable, 'tini flags', () => {
 });
 
 describeIf(unavailable, 'dumb-init flags', () => {
-  test.each([
-    { name: '-r 15:3', flags: ['-r', '15:3'], send: 'SIGTERM', expected: deliveredToBoth('SIGQUIT') },
-    { name: '--rewrite 15:3', flags: ['--rewrite', '15:3'], send: 'SIGTERM', expected: deliveredToBoth('SIGQUIT') },
-    { name: '-r 10:0', flags: ['-r', '10:0'], send: 'SIGUSR1', expected: deliveredToBoth() },
-    {
-      name: '-c',
-      flags: ['-c'],
-      send: 'SIGUSR1',
-      expected: { child: { received: ['SIGUSR1'], stopped: false }, grandchild: { received: [], stopped: false }, status: 0 },
-    },
-    {
-      name: '--single-child',
-      flags: ['--single-child'],
-      send: 'SIGUSR1',
-      expected: { child: { received: ['SIGUSR1'], stopped: false }, grandchild: { received: [], stopped: false }, status: 0 },
-    },
-  ])('$name with $send', async ({ flags, send, expected }) => {
-    const [dumbInit, tsInit] = await Promise.all([
-      observeSignals(['dumb-init', ...flags, '--'], [send]),
-      observeSignals([TS_INIT, ...flags, '--'], [send]),
-    ]);
+  const childOnly: SignalObservation = {
+    child: { received: ['SIGUSR1'], stopped: false },
+    grandchild: { received: [], stopped: false },
+    status: 0,
+  };
+  const CASES = [
+    { flags: ['-r', '15:3'], send: 'SIGTERM', expected: deliveredToBoth('SIGQUIT') },
+    { flags: ['--rewrite', '15:3'], send: 'SIGTERM', expected: deliveredToBoth('SIGQUIT') },
+    { flags: ['-r', '10:0'], send: 'SIGUSR1', expected: deliveredToBoth() },
+    { flags: ['-c'], send: 'SIGUSR1', expected: childOnly },
+    { flags: ['--single-child'], send: 'SIGUSR1', expected: childOnly },
+  ];
 
-    expect(tsInit).toEqual(expected);
+  for (const { flags, send, expected } of CASES) {
+    test(`${flags.join(' ')} with ${send}`, async () => {
+      const [dumbInit, tsInit] = await Promise.all([
+        observeSignals(['dumb-init', ...flags, '--'], [send]),
+        observeSignals([TS_INIT, ...flags, '--'], [send]),
+      ]);
+
+      expect(tsInit).toEqual(expected);
+      expect(tsInit).toEqual(dumbInit);
+    });
+  }
+
+  test('DUMB_INIT_SETSID=0 with SIGUSR1', async () => {
+    const env = { DUMB_INIT_SETSID: '0' };
+    const [dumbInit, tsInit] = await Promise.all([observeSignals(PREFIX.dumbInit, ['SIGUSR1'], env), observeSignals(PREFIX.tsInit, ['SIGUSR1'], env)]);
+
+    expect(tsInit).toEqual(childOnly);
     expect(tsInit).toEqual(dumbInit);
   });
 });

@@ -21,6 +21,7 @@ import {
   programUnavailable,
   readText,
   ROOT,
+  RunningInit,
   startInit,
   waitFor,
 } from './helpers/init';
@@ -253,10 +254,19 @@ describeIf(prebuildsUnavailable() ?? namespaceUnavailable(), 'install without bu
     expect(run.status, run.stderr).toBe(3);
   });
 
+  /** Starts the installed ts-init on pkg-term.sh as PID 1 and waits for the program's ready marker. */
+  async function startInstalled(marks: string): Promise<RunningInit> {
+    const init = await startInit([path.join(project, 'node_modules', '.bin', 'ts-init')], ['--', 'sh', path.join(FIXTURES, 'pkg-term.sh'), marks], { env });
+    let exited = false;
+    void init.exited.then(() => (exited = true));
+    await waitFor(() => exited || exists(path.join(marks, 'ready')), 'the program to start', 30_000);
+    if (!exists(path.join(marks, 'ready'))) throw new Error(`ts-init exited before the program started: ${init.stderr()}`);
+    return init;
+  }
+
   test('installed copy runs from prebuilt addon', async () => {
     const marks = newWorkDir();
-    const init = await startInit([path.join(project, 'node_modules', '.bin', 'ts-init')], ['--', 'sh', path.join(FIXTURES, 'pkg-term.sh'), marks], { env });
-    await waitFor(() => exists(path.join(marks, 'ready')), 'the program to start', 30_000);
+    const init = await startInstalled(marks);
 
     const script = fs
       .readFileSync(`/proc/${init.pid}/cmdline`, 'utf8')
@@ -269,8 +279,7 @@ describeIf(prebuildsUnavailable() ?? namespaceUnavailable(), 'install without bu
 
   test('installed copy forwards SIGTERM', async () => {
     const marks = newWorkDir();
-    const init = await startInit([path.join(project, 'node_modules', '.bin', 'ts-init')], ['--', 'sh', path.join(FIXTURES, 'pkg-term.sh'), marks], { env });
-    await waitFor(() => exists(path.join(marks, 'ready')), 'the program to start', 30_000);
+    const init = await startInstalled(marks);
 
     init.signal('SIGTERM');
     expect(await exitStatus(init, 30_000)).toBe(0);

@@ -26,7 +26,7 @@ export const PREFIX = {
 
 let realTime: { min: number; max: number } | undefined;
 
-/** SIGRTMIN and SIGRTMAX as the workload (glibc) numbers them. */
+/** Returns SIGRTMIN and SIGRTMAX as the workload (glibc) numbers them. */
 export function realTimeRange(): { min: number; max: number } {
   realTime ??= (() => {
     const text = execFileSync('python3', ['-c', 'import signal; print(int(signal.SIGRTMIN), int(signal.SIGRTMAX))'], { encoding: 'utf8' });
@@ -38,7 +38,7 @@ export function realTimeRange(): { min: number; max: number } {
 
 const STANDARD = os.constants.signals as Record<string, number>;
 
-/** Number of SIGTERM, SIGIO or SIGRTMIN+2 style names. */
+/** Returns the number of a signal named like SIGTERM, SIGIO or SIGRTMIN+2. */
 export function signalNumber(name: string): number {
   const { min, max } = realTimeRange();
   const realTimeName = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
@@ -51,7 +51,7 @@ export function signalNumber(name: string): number {
   return number;
 }
 
-/** Name of a signal number: the first name Node lists for it, or SIGRTMIN+N / SIGRTMAX-N. */
+/** Returns the first name Node lists for a signal number, or SIGRTMIN+N / SIGRTMAX-N. */
 export function nameOfSignal(number: number): string {
   for (const [name, value] of Object.entries(STANDARD)) {
     if (value === number) return name;
@@ -64,9 +64,11 @@ export function nameOfSignal(number: number): string {
 }
 
 /**
- * Sent after the signals under test. Every init dequeues its pending
- * signals lowest number first, and so do the recorders, so once a recorder
- * has taken SIGRTMAX, anything sent before it has arrived or never will.
+ * Returns the signal sent after the signals under test. On Linux,
+ * sigwait, sigwaitinfo and sigtimedwait take the lowest pending signal
+ * first. The three inits and the recorders all take theirs that way, so
+ * once a recorder has taken SIGRTMAX, anything sent before it has arrived
+ * or never will.
  */
 export function sentinel(): number {
   return realTimeRange().max;
@@ -119,12 +121,12 @@ async function settle(dir: string, name: string, pid: number): Promise<ProcessSi
 /**
  * Runs a recorder and its grandchild (same process group) under prefix,
  * sends the init each signal and then the sentinel, and reports what each
- * recorder took. The grandchild gets the sentinel straight from the test,
+ * recorder took. env adds to the init's environment. The grandchild gets the sentinel straight from the test,
  * since an init that forwards to the child alone never sends it one.
  */
-export async function observeSignals(prefix: readonly string[], signals: string[]): Promise<SignalObservation> {
+export async function observeSignals(prefix: readonly string[], signals: string[], env: NodeJS.ProcessEnv = {}): Promise<SignalObservation> {
   const dir = makeWorkDir();
-  const init = await startInit(prefix, ['python3', RECORDER, dir, 'child', 'grandchild']);
+  const init = await startInit(prefix, ['python3', RECORDER, dir, 'child', 'grandchild'], { env: { ...process.env, ...env } });
   const ready = (name: string) => fs.existsSync(path.join(dir, `${name}.ready`));
   await waitFor(() => ready('child') && ready('grandchild'), 'both recorders to be ready', 15_000);
   const childPid = hostPidOfRecorder(init.pid, dir, 'child');
@@ -145,7 +147,7 @@ export async function observeSignals(prefix: readonly string[], signals: string[
   return { child, grandchild, status };
 }
 
-/** What a recorder pair reports when the init forwarded signals to both. */
+/** Returns the observation of an init that forwarded the signals to both recorders, in that order. */
 export function deliveredToBoth(...signals: string[]): SignalObservation {
   return {
     child: { received: signals, stopped: false },
@@ -161,10 +163,10 @@ export interface Finished {
 }
 
 /**
- * Runs `prefix... args...` as PID 1 of a new namespace, the way startInit
- * does, and waits for it to end. startInit needs the init still running
- * when it looks for its pid, which an init whose child exits at once may
- * not be; a run that only needs the outcome does not need that pid.
+ * Runs `prefix... args...` as PID 1 of a new namespace, as startInit does,
+ * and waits for it to end. startInit fails when the init has already
+ * exited by the time it looks for its pid, which happens when the child
+ * exits at once, so runs that only need the outcome use this instead.
  */
 export function runToEnd(prefix: readonly string[], args: string[], timeoutMs = 20_000): Promise<Finished> {
   return runCommand(['env', '--default-signal', 'unshare', '--pid', '--fork', '--mount-proc', ...prefix, ...args], timeoutMs);
@@ -183,10 +185,10 @@ function runCommand(command: string[], timeoutMs: number): Promise<Finished> {
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     const timer = setTimeout(() => {
-      // The init under unshare first: unshare does not take it along.
+      // The init first, because killing unshare leaves its child running.
       for (const pid of childrenOf(child.pid as number)) killQuietly(pid, 'SIGKILL');
       child.kill('SIGKILL');
-      reject(new Error(`${command.join(' ')} still running after ${timeoutMs} ms`));
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${command.join(' ')} to exit`));
     }, timeoutMs);
     child.on('error', reject);
     // 'close' rather than 'exit', so both pipes have been read to the end.
