@@ -680,7 +680,10 @@ function ratio(tsInit, tini) {
   return format(tsInit / tini, 2);
 }
 
-const verdict = (met) => (met ? 'met' : 'NOT MET');
+function verdict(met, measured = true) {
+  if (!measured) return 'n/a';
+  return met ? 'met' : 'NOT MET';
+}
 
 function printTable(rows) {
   const header = ['measure', 'ts-init', 'tini', 'ts-init/tini', 'reference', 'target', 'result'];
@@ -706,7 +709,7 @@ function startupRows(samples) {
     // IQR is wide enough to hide tens of milliseconds, and CPU time is not.
     rows.push([`start-up ${label} added, ms`, format(added), format(tini - of('true')), '',
       `ts-init minus node -e 0, tini minus /bin/true alone; node -e 0 IQR ${format(noise)}`,
-      '<= node -e 0 IQR', verdict(added <= noise)]);
+      '<= node -e 0 IQR', verdict(added <= noise, !Number.isNaN(added))]);
   }
   return rows;
 }

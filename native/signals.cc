@@ -18,6 +18,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <new>
 
 #include "addon.h"
@@ -139,7 +140,33 @@ struct SignalEvent {
   int code;
   pid_t pid;
   uid_t uid;
+  // What the thread did with the signal: the signal sent with kill(2) (0 if
+  // none) to forward_target, and the errno if kill failed.
+  int forwarded;
+  pid_t forward_target;
+  int forward_error;
 };
+
+// Set by setForwarding: the kill(2) pid argument (0 turns forwarding off)
+// and, for each received signal, the signal to send (0: leave it to
+// JavaScript).
+std::atomic<pid_t> forward_target{0};
+std::atomic<int> forward_as[kMaxSignals + 1];
+
+void ForwardInThread(SignalEvent* event) {
+  pid_t target = forward_target.load();
+  int send = event->signo > 0 && event->signo <= static_cast<int>(kMaxSignals)
+                 ? forward_as[event->signo].load()
+                 : 0;
+  if (target == 0 || send <= 0) return;
+
+  event->forward_target = target;
+  if (kill(target, send) == 0) {
+    event->forwarded = send;
+  } else {
+    event->forward_error = errno;
+  }
+}
 
 struct Watcher {
   sigset_t set;
@@ -153,6 +180,14 @@ void DeliverEvent(Napi::Env env, Napi::Function callback, SignalEvent* event) {
     info.Set("code", Napi::Number::New(env, event->code));
     info.Set("pid", Napi::Number::New(env, event->pid));
     info.Set("uid", Napi::Number::New(env, event->uid));
+    info.Set("forwarded", Napi::Number::New(env, event->forwarded));
+    info.Set("forwardTarget", Napi::Number::New(env, event->forward_target));
+    if (event->forward_error != 0) {
+      ThrowErrno(env, event->forward_error, "kill");
+      info.Set("forwardError", env.GetAndClearPendingException().Value());
+    } else {
+      info.Set("forwardError", env.Null());
+    }
 
     if (event->error != 0) {
       // The callback's first argument is the error, as in Node callbacks.
@@ -183,6 +218,7 @@ void* WatchLoop(void* arg) {
     event->code = signo < 0 ? 0 : info.si_code;
     event->pid = signo < 0 ? 0 : info.si_pid;
     event->uid = signo < 0 ? 0 : info.si_uid;
+    if (signo > 0) ForwardInThread(event);
 
     // The main thread owns the event once it is queued and may free it at
     // any moment, so everything needed afterwards is read before the call.
@@ -243,11 +279,33 @@ Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setForwarding(target, forwardAs): from now on the signal thread sends
+// forwardAs[n] to kill(target, ...) when it receives signal n, before
+// reporting it. A target of 0 or a forwardAs entry of 0 leaves the signal to
+// JavaScript alone.
+Napi::Value SetForwarding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "setForwarding(target: number, forwardAs: number[])";
+  if (info.Length() < 2 || !info[0].IsNumber()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+
+  int table[kMaxSignals + 1];
+  size_t count = 0;
+  if (!ReadIntArray(env, info[1], table, kMaxSignals + 1, &count, usage)) return env.Undefined();
+
+  for (size_t sig = 0; sig <= kMaxSignals; sig++) forward_as[sig].store(sig < count ? table[sig] : 0);
+  forward_target.store(info[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitSignals(Napi::Env env, Napi::Object exports) {
   exports.Set("blockSignals", Napi::Function::New(env, BlockSignals, "blockSignals"));
   exports.Set("watchSignals", Napi::Function::New(env, WatchSignals, "watchSignals"));
+  exports.Set("setForwarding", Napi::Function::New(env, SetForwarding, "setForwarding"));
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));
   exports.Set("SIGRTMAX", Napi::Number::New(env, SIGRTMAX));
 }

@@ -20,6 +20,12 @@ export interface ReceivedSignal {
   /** Sender's pid as seen from this pid namespace (0 when sent from outside it). */
   pid: number;
   uid: number;
+  /** Signal the signal thread already sent with kill(2) (see setForwarding), or 0. */
+  forwarded: number;
+  /** The kill(2) pid argument it used. */
+  forwardTarget: number;
+  /** Why that kill failed, or null. */
+  forwardError: SystemError | null;
 }
 
 export interface SpawnOptions {
@@ -52,6 +58,7 @@ export interface NativeBinding {
     signals: number[],
     callback: (error: SystemError | null, received: ReceivedSignal | null) => void,
   ): void;
+  setForwarding(target: number, forwardAs: number[]): void;
   spawn(paths: string[], argv: string[], envp: (string | Buffer)[], options: SpawnOptions): number;
   readonly WNOHANG: number;
   readonly SIGRTMIN: number;

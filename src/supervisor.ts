@@ -36,6 +36,8 @@ export class Supervisor {
   private mainPid: number;
   private mainGroup: number;
   private mainRunning = true;
+  /** The main child's process group had no member left when a signal was sent to it. */
+  private groupGone = false;
   private lastMainStatus: ExitStatus | undefined;
 
   private stopSignal: number | undefined;
@@ -55,6 +57,27 @@ export class Supervisor {
   ) {
     this.mainPid = mainPid;
     this.mainGroup = mainPid;
+    this.updateFastForwarding();
+  }
+
+  /**
+   * Lets the signal thread forward on its own while the target is a single
+   * kill(2) call: the main child's process group, or everyone as PID 1. That
+   * saves waking the main thread before the workload sees the signal. The
+   * main child alone (-c) stays here: its pid is free for reuse the moment
+   * it is reaped, before the thread could be told.
+   */
+  private updateFastForwarding(): void {
+    let target = 0;
+    if (this.options.target === 'group' && !this.groupGone) target = -this.mainGroup;
+    if (this.options.target === 'all' && this.recipients.mode === 'pid1') target = -1;
+
+    const forwardAs: number[] = [];
+    for (let signal = 0; signal <= 64; signal++) {
+      const rewritten = this.options.rewrites.get(signal) ?? signal;
+      forwardAs.push(signal === SIGNALS.SIGCHLD ? 0 : rewritten);
+    }
+    this.native.setForwarding(target, forwardAs);
   }
 
   /** Handles one signal from the sigwaitinfo thread. */
@@ -75,7 +98,12 @@ export class Supervisor {
 
     const isFirstStop = STOP_SIGNALS.has(signal) && this.stopSignal === undefined;
     if (isFirstStop) this.stopSignal = signal;
-    this.forward(signal, isFirstStop);
+    if (received.forwarded !== 0) {
+      if (isFirstStop) this.recordFastForwardRecipients(received.forwardTarget);
+      log.debug(`forwarded ${signalName(signal)} to ${describeTarget(received.forwardTarget)}`);
+    } else {
+      this.forward(signal, isFirstStop);
+    }
 
     if (isFirstStop) this.startStopEscalation();
     if (isFirstStop && !this.mainRunning) this.followUpStop();
@@ -121,11 +149,17 @@ export class Supervisor {
     if (recordRecipients) this.recordStopRecipients(target);
 
     let reached = false;
-    if (target === 'group') reached = this.recipients.kill(-this.mainGroup, signal);
+    if (target === 'group' && !this.groupGone) {
+      reached = this.recipients.kill(-this.mainGroup, signal);
+      if (!reached) {
+        this.groupGone = true;
+        this.updateFastForwarding();
+      }
+    }
     if (target === 'child' && this.mainRunning) reached = this.recipients.kill(this.mainPid, signal);
 
     if (reached) {
-      log.debug(`forwarded ${signalName(signal)} to ${target === 'group' ? 'process group ' + this.mainGroup : this.mainPid}`);
+      log.debug(`forwarded ${signalName(signal)} to ${describeTarget(target === 'group' ? -this.mainGroup : this.mainPid)}`);
       return;
     }
 
@@ -151,6 +185,21 @@ export class Supervisor {
     } else if (target === 'child') {
       this.stopRecipients = 'all';
     }
+  }
+
+  /**
+   * Records who got a stop signal that the signal thread sent itself. The
+   * kill succeeded, so the group existed, but members may have exited since:
+   * those still in it are the recipients, and an empty group means nobody
+   * else was reached (not everyone).
+   */
+  private recordFastForwardRecipients(killTarget: number): void {
+    if (killTarget === -1) {
+      this.stopRecipients = 'all';
+      return;
+    }
+    const members = this.recipients.groupMembers(-killTarget) ?? [];
+    this.stopRecipients = new Set(members.map((info) => info.pid));
   }
 
   private onMainExit(status: ExitStatus): void {
@@ -236,9 +285,11 @@ export class Supervisor {
     this.mainRunning = true;
     try {
       this.mainGroup = this.native.getpgid(newPid);
+      this.groupGone = false;
     } catch (error) {
       log.warn(`getpgid(${newPid}) failed, signals go to process group ${this.mainGroup}: ${(error as Error).message}`);
     }
+    this.updateFastForwarding();
   }
 
   private schedule(callback: () => void, milliseconds: number): void {
@@ -262,6 +313,11 @@ export class Supervisor {
     log.info(`all processes have exited; exiting with status ${code}`);
     this.exit(code);
   }
+}
+
+function describeTarget(killTarget: number): string {
+  if (killTarget === -1) return 'all processes';
+  return killTarget < 0 ? `process group ${-killTarget}` : `process ${killTarget}`;
 }
 
 function describeProcesses(processes: ProcessInfo[]): string {

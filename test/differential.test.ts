@@ -292,6 +292,7 @@ describeIf(unavailable, 'tini flags', () => {
     const result = await runToEnd([init], words.map((word) => word.replace('DIR', dir)));
     const file = path.join(dir, 'args');
     const args = exists(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(0, -1) : [];
+    fs.rmSync(dir, { recursive: true, force: true });
     return { status: result.status, args };
   }
 

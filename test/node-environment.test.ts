@@ -170,6 +170,18 @@ for (const mode of MODES) {
       expect(fs.readdirSync(coverage)).toEqual([]);
     });
 
+    // ts-init ends with _exit, which skips Node's coverage writer, except
+    // when the program cannot be started: that exit goes through Node.
+    test('no coverage when the program is missing', async () => {
+      const coverage = makeWorkDir();
+      const init = await startInit([TS_INIT], [...mode.flags, '--', 'ts-init-no-such-command'], {
+        ...options,
+        env: { ...process.env, NODE_V8_COVERAGE: coverage },
+      });
+      expect(await exitStatus(init)).toBe(127);
+      expect(fs.readdirSync(coverage)).toEqual([]);
+    });
+
     test('child sees coverage directory', async () => {
       const coverage = makeWorkDir();
       const { value } = await runShellChild([TS_INIT], mode.flags, options, 'NODE_V8_COVERAGE', { NODE_V8_COVERAGE: coverage });
@@ -221,7 +233,10 @@ describeIf(namespaceUnavailable(), 'controls without the launcher', () => {
 
   test('ts-init writes coverage', async () => {
     const coverage = makeWorkDir();
-    await runShellChild(NODE_WITHOUT_LAUNCHER, [], {}, 'NODE_V8_COVERAGE', { NODE_V8_COVERAGE: coverage });
+    const init = await startInit(NODE_WITHOUT_LAUNCHER, ['--', 'ts-init-no-such-command'], {
+      env: { ...process.env, NODE_V8_COVERAGE: coverage },
+    });
+    expect(await exitStatus(init)).toBe(127);
     expect(fs.readdirSync(coverage)).not.toEqual([]);
   });
 

@@ -54,6 +54,8 @@ import {
 // glibc 2.28 and need at least that version.
 const GLIBC_FLOOR = '2.28';
 const DOCUMENTED_NPX = `npx -p ${PACKAGE_NAME} ts-init --`;
+// Below the test timeout, so a hung npx fails its test with a message.
+const NPX_TIMEOUT_MS = 45_000;
 
 const workDirs: string[] = [];
 
@@ -109,6 +111,25 @@ describeIf(prebuildsUnavailable() ?? programUnavailable('objdump') ?? programUna
   });
 });
 
+const BUILT_ADDON = path.join(ROOT, 'build', 'Release', 'ts_init.node');
+
+describeIf(prebuildsUnavailable() ?? (exists(BUILT_ADDON) ? undefined : 'needs the addon built by npm ci in build/Release'), 'prebuilt addon freshness', () => {
+  // A prebuilt addon older than native/ still loads, and then dist/ calls
+  // what it lacks: the installed package fails while the checkout works.
+  /** Lists the names the addon exports, sorted. */
+  function exportedNames(addon: string): string[] {
+    const script = 'const binding = { exports: {} }; process.dlopen(binding, process.argv[1]); console.log(JSON.stringify(Object.keys(binding.exports).sort()));';
+    const result = spawnSync(process.execPath, ['-e', script, addon], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`loading ${addon} failed: ${result.stderr}`);
+    return JSON.parse(result.stdout);
+  }
+
+  test('prebuild exports match build', () => {
+    const prebuilt = path.join(PREBUILDS, `linux-${process.arch}`, ADDON_FILE);
+    expect(exportedNames(prebuilt), 'prebuilds/ is older than native/; run npm run prebuild').toEqual(exportedNames(BUILT_ADDON));
+  });
+});
+
 describeIf(prebuildsUnavailable() ?? programUnavailable('qemu-aarch64') ?? arm64NodeUnavailable(), 'arm64 addon under qemu-user', () => {
   // Loads the addon by hand, calls waitpid to get a system call's error,
   // and reads the real-time signal range, which glibc computes at run time.
@@ -161,8 +182,8 @@ describeIf(prebuildsUnavailable() ?? programUnavailable('qemu-aarch64'), 'arm64 
   let lines: string[];
 
   beforeAll(() => {
-    // A host shell script stands in for node: qemu-user runs the launcher,
-    // and the launcher's execve starts the script natively.
+    // A host shell script takes the place of node: qemu-user runs the
+    // launcher, and the launcher's execve starts the script natively.
     const fakeNode = path.join(newWorkDir(), 'node');
     fs.copyFileSync(path.join(FIXTURES, 'pkg-fake-node.sh'), fakeNode);
     fs.chmodSync(fakeNode, 0o755);
@@ -250,7 +271,7 @@ describeIf(prebuildsUnavailable() ?? namespaceUnavailable(), 'install without bu
   });
 
   test('npx runs installed ts-init', () => {
-    const run = runNpmOffline(NPX_CLI(), ['-p', PACKAGE_NAME, 'ts-init', '--', 'sh', '-c', 'exit 3'], project, env);
+    const run = runNpmOffline(NPX_CLI(), ['-p', PACKAGE_NAME, 'ts-init', '--', 'sh', '-c', 'exit 3'], project, env, NPX_TIMEOUT_MS);
     expect(run.status, run.stderr).toBe(3);
   });
 
@@ -304,7 +325,7 @@ describeIf(prebuildsUnavailable() ?? namespaceUnavailable(), 'install without bu
       expect(documented, `no README line starts with "${DOCUMENTED_NPX}"`).toBeDefined();
       // The documented words up to `--`, with the program replaced.
       const words = (documented as string).slice(0, (documented as string).indexOf(' --')).split(/\s+/);
-      const run = runNpmOffline(NPX_CLI(), [...words.slice(1), '--', 'sh', '-c', 'exit 3'], project, env);
+      const run = runNpmOffline(NPX_CLI(), [...words.slice(1), '--', 'sh', '-c', 'exit 3'], project, env, NPX_TIMEOUT_MS);
       expect(run.status, run.stderr).toBe(3);
     });
   });

@@ -144,6 +144,7 @@ export async function observeSignals(prefix: readonly string[], signals: string[
   }
   fs.writeFileSync(path.join(dir, 'stop'), '');
   const status = await exitStatus(init);
+  fs.rmSync(dir, { recursive: true, force: true });
   return { child, grandchild, status };
 }
 
