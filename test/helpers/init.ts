@@ -127,7 +127,11 @@ export async function startInit(init: readonly string[], args: string[], options
   // With env in front, the init replaces env by exec; under unshare it is
   // unshare's child.
   const outerPid = outer.pid as number;
-  const pid = namespace ? await waitForChildPid(outerPid, Date.now() + 10_000) : outerPid;
+  let pid = namespace ? await waitForChildPid(outerPid, Date.now() + 10_000) : outerPid;
+  // A quick init can run its program and exit before its pid is seen; then
+  // only its exit status is left to observe.
+  if (pid === undefined && outer.exitCode !== null) pid = outerPid;
+  if (pid === undefined && (await Promise.race([exited.then(() => true), sleep(500).then(() => false)]))) pid = outerPid;
   if (pid === undefined) throw new Error(`${command.join(' ')} did not start: ${stderr}`);
 
   const run: RunningInit = {
