@@ -115,16 +115,21 @@ Napi::Value BlockSignals(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
+  // All threads are signalled first and the acknowledgements collected
+  // afterwards, so the threads run their handlers in parallel.
   pid_t self = getpid();
   const char* failed_call = nullptr;
+  size_t signalled = 0;
   for (size_t i = 0; i < tid_count && failed_call == nullptr; i++) {
-    if (syscall(SYS_tgkill, self, tids[i], kHandshakeSignal) < 0) {
-      if (errno == ESRCH) continue;
+    if (syscall(SYS_tgkill, self, tids[i], kHandshakeSignal) == 0) {
+      signalled++;
+    } else if (errno != ESRCH) {
       error = errno;
       failed_call = "tgkill";
-    } else if ((error = WaitForHandshake()) != 0) {
-      failed_call = "sem_timedwait";
     }
+  }
+  for (size_t i = 0; i < signalled && failed_call == nullptr; i++) {
+    if ((error = WaitForHandshake()) != 0) failed_call = "sem_timedwait";
   }
 
   sigaction(kHandshakeSignal, &previous, nullptr);

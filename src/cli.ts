@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
 
 import { parseDuration } from './duration';
 import { Level } from './log';
@@ -55,16 +55,23 @@ restriction, subject to including this notice in all copies. The software
 is provided "as is", without warranty of any kind.
 `;
 
+// commander takes about 10 ms to load, a third of ts-init's start-up, so it
+// is loaded only when there are options to parse.
+function commander(): typeof import('commander') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('commander') as typeof import('commander');
+}
+
 function parseExitCode(value: string, previous: number[]): number[] {
   if (!/^\d+$/.test(value) || Number(value) > 255) {
-    throw new InvalidArgumentError('expected an exit code from 0 to 255.');
+    throw new (commander().InvalidArgumentError)('expected an exit code from 0 to 255.');
   }
   return [...previous, Number(value)];
 }
 
 function parseSignalOption(value: string): number {
   const signal = parseSignal(value);
-  if (signal === undefined) throw new InvalidArgumentError('expected a signal name or number, such as TERM or 15.');
+  if (signal === undefined) throw new (commander().InvalidArgumentError)('expected a signal name or number, such as TERM or 15.');
   return signal;
 }
 
@@ -73,18 +80,19 @@ function parseRewrite(value: string, previous: [number, number][]): [number, num
   const from = match === null ? undefined : parseSignal(match[1]);
   const to = match === null ? undefined : match[2] === '0' ? 0 : parseSignal(match[2]);
   if (from === undefined || to === undefined) {
-    throw new InvalidArgumentError('expected FROM:TO with signal names or numbers, such as TERM:QUIT or 15:3 (TO 0 drops the signal).');
+    throw new (commander().InvalidArgumentError)('expected FROM:TO with signal names or numbers, such as TERM:QUIT or 15:3 (TO 0 drops the signal).');
   }
   return [...previous, [from, to]];
 }
 
 function parseDurationOption(value: string): number {
   const milliseconds = parseDuration(value);
-  if (milliseconds === undefined) throw new InvalidArgumentError('expected seconds or a number with ms, s, m or h, such as 10, 500ms or 1m.');
+  if (milliseconds === undefined) throw new (commander().InvalidArgumentError)('expected seconds or a number with ms, s, m or h, such as 10, 500ms or 1m.');
   return milliseconds;
 }
 
 function buildProgram(version: string, output: Output): Command {
+  const { Command, Option } = commander();
   const program = new Command('ts-init')
     .usage('[options] [--] program [args...]')
     .description('Run program as PID 1: forward every signal to it, reap every zombie, and exit only when every descendant has exited.')
@@ -130,10 +138,7 @@ function chooseTarget(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): T
   return 'group';
 }
 
-function toRunOptions(program: Command, env: NodeJS.ProcessEnv, output: Output): ParseResult {
-  const flags = program.opts();
-  const command = program.args;
-
+function toRunOptions(flags: Record<string, unknown>, command: string[], env: NodeJS.ProcessEnv, output: Output): ParseResult {
   if (flags.l === true) {
     output.out(LICENSE);
     return { exitCode: 0 };
@@ -182,12 +187,19 @@ const stdio: Output = {
  * "ts-init -s cmd -v" the -v belongs to cmd.
  */
 export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv, version: string, output: Output = stdio): ParseResult {
+  // Without a leading option there is nothing for commander to parse: the
+  // defaults hold and every word belongs to the program.
+  if (args.length > 0 && (args[0] === '--' || !args[0].startsWith('-'))) {
+    const command = args[0] === '--' ? args.slice(1) : args;
+    return toRunOptions({ verbose: 0, e: [], rewrite: [] }, command, env, output);
+  }
+
   const program = buildProgram(version, output);
   try {
     program.parse(args, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) return { exitCode: error.exitCode };
+    if (error instanceof commander().CommanderError) return { exitCode: error.exitCode };
     throw error;
   }
-  return toRunOptions(program, env, output);
+  return toRunOptions(program.opts(), program.args, env, output);
 }

@@ -37,6 +37,12 @@ describe('command line', () => {
     expect(run(['sleep', '1']).command).toEqual(['sleep', '1']);
   });
 
+  test('fast path matches full parse', () => {
+    // Without a leading option commander is not loaded at all.
+    expect(run(['--', 'x', '-v'])).toEqual(run(['-g', '--', 'x', '-v']));
+    expect(run(['x', '-v'], { TINI_SUBREAPER: '' })).toEqual(run(['-g', 'x', '-v'], { TINI_SUBREAPER: '' }));
+  });
+
   test('options after the program belong to it', () => {
     const options = run(['-s', 'cmd', '-v', '--wait-all']);
     expect(options.command).toEqual(['cmd', '-v', '--wait-all']);
