@@ -145,8 +145,8 @@ struct SignalEvent {
   int code;
   pid_t pid;
   uid_t uid;
-  // What the thread did with the signal: the signal sent with kill(2) (0 if
-  // none) to forward_target, and the errno if kill failed.
+  // Outcome of the thread's own forward: the signal sent with kill(2) to
+  // forward_target (0 if none), and the errno if kill failed.
   int forwarded;
   pid_t forward_target;
   int forward_error;

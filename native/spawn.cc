@@ -29,7 +29,7 @@ namespace {
 constexpr size_t kMaxFds = 1024;
 constexpr size_t kMaxSignals = 64;
 
-// What the child reports through the close-on-exec pipe when a step fails.
+// Report the child writes to the close-on-exec pipe when a step fails.
 struct ChildFailure {
   int error;
   int step;

@@ -78,7 +78,8 @@ function parseSignalOption(value: string): number {
 function parseRewrite(value: string, previous: [number, number][]): [number, number][] {
   const match = /^([^:]+):([^:]+)$/.exec(value);
   const from = match === null ? undefined : parseSignal(match[1]);
-  const to = match === null ? undefined : match[2] === '0' ? 0 : parseSignal(match[2]);
+  let to: number | undefined;
+  if (match !== null) to = match[2] === '0' ? 0 : parseSignal(match[2]);
   if (from === undefined || to === undefined) {
     throw new (commander().InvalidArgumentError)('expected FROM:TO with signal names or numbers, such as TERM:QUIT or 15:3 (TO 0 drops the signal).');
   }

@@ -1,5 +1,5 @@
-// What ts-init inherited, as bin/ts-init recorded it before Node started,
-// and the environment the workload gets: the one ts-init was started with.
+// Inherited state as bin/ts-init recorded it before Node started, and the
+// environment the workload gets, which is the one ts-init was started with.
 
 import fs from 'node:fs';
 

@@ -68,9 +68,6 @@ function run(options: RunOptions): void {
 
   const supervisor = new Supervisor(native, new Recipients(native, mode), options, pid, (code) => native._exit(code));
 
-  // Signals that arrived before this point are still pending, because every
-  // thread blocks them, and arrive here first; that includes the SIGCHLD of
-  // a child that has already exited.
   // The signal thread keeps the event loop alive. Should it ever stop, the
   // loop would drain and Node would exit while descendants still run, so
   // reaping falls back to polling once a second instead.
@@ -79,6 +76,9 @@ function run(options: RunOptions): void {
     setInterval(() => guard(() => supervisor.reap()), 1000);
   });
 
+  // Signals that arrived before this point are still pending, because every
+  // thread blocks them, so they arrive here first. That includes the SIGCHLD
+  // of a child that has already exited.
   native.watchSignals(signals, (error, received) => {
     guard(() => {
       if (error !== null) log.warn(`signal reception stopped: ${error.message}`);

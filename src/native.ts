@@ -24,7 +24,7 @@ export interface ReceivedSignal {
   forwarded: number;
   /** The kill(2) pid argument it used. */
   forwardTarget: number;
-  /** Why that kill failed, or null. */
+  /** Error from that kill, or null. */
   forwardError: SystemError | null;
 }
 

@@ -275,8 +275,8 @@ export class Supervisor {
     if (remaining !== undefined && remaining.length === 0) return;
 
     this.recipients.signalAll(SIGNALS.SIGKILL);
-    const who = remaining === undefined ? 'all remaining processes' : describeProcesses(remaining);
-    log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${who}`);
+    const killed = remaining === undefined ? 'all remaining processes' : describeProcesses(remaining);
+    log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${killed}`);
   }
 
   private handOver(oldPid: number, newPid: number): void {
