@@ -62,7 +62,7 @@ function commander(): typeof import('commander') {
   return require('commander') as typeof import('commander');
 }
 
-function parseExitCode(value: string, previous: number[]): number[] {
+function parseExitCode(value: string, previous: number[] = []): number[] {
   if (!/^\d+$/.test(value) || Number(value) > 255) {
     throw new (commander().InvalidArgumentError)('expected an exit code from 0 to 255.');
   }
@@ -75,7 +75,7 @@ function parseSignalOption(value: string): number {
   return signal;
 }
 
-function parseRewrite(value: string, previous: [number, number][]): [number, number][] {
+function parseRewrite(value: string, previous: [number, number][] = []): [number, number][] {
   const match = /^([^:]+):([^:]+)$/.exec(value);
   const from = match === null ? undefined : parseSignal(match[1]);
   let to: number | undefined;
@@ -111,12 +111,12 @@ function buildProgram(version: string, output: Output): Command {
   program.option('-p <signal>', 'signal ts-init receives when its parent dies (prctl PR_SET_PDEATHSIG), forwarded like any other', parseSignalOption);
   program.option('-v, --verbose', 'log more: once for info, twice for debug, three times for trace (env TINI_VERBOSITY=0..4)', (_value, previous: number) => previous + 1, 0);
   program.option('-w', 'warn when reaping a zombie that is not the main child');
-  program.option('-e <code>', 'report exit status CODE (0-255) as 0; repeatable', parseExitCode, []);
+  program.option('-e <code>', 'report exit status CODE (0-255) as 0; repeatable', parseExitCode);
   program.option('-l', 'print the license and exit');
 
   program.optionsGroup('dumb-init-compatible options:');
   program.option('-c, --single-child', 'forward signals to the main child only, not its process group (env DUMB_INIT_SETSID=0)');
-  program.option('-r, --rewrite <from:to>', 'forward signal FROM as TO (names or numbers; TO 0 drops it); repeatable', parseRewrite, []);
+  program.option('-r, --rewrite <from:to>', 'forward signal FROM as TO (names or numbers; TO 0 drops it); repeatable', parseRewrite);
 
   program.optionsGroup("ts-init's own options:");
   program.option('-a, --all', 'forward signals to every descendant at once, not the main child\'s process group; a stop signal then also reaches processes that expect it only from their parent');
@@ -164,11 +164,11 @@ function toRunOptions(flags: Record<string, unknown>, command: string[], env: No
       command,
       subreaper: flags.s === true || env[ENV.TINI_SUBREAPER] !== undefined || env[ENV.TS_INIT_SUBREAPER] !== undefined,
       target: chooseTarget(flags, env),
-      verbosity: environmentVerbosity(env) + (flags.verbose as number),
+      verbosity: environmentVerbosity(env) + ((flags.verbose as number | undefined) ?? 0),
       parentDeathSignal: flags.p as number | undefined,
       warnOnReap: flags.w === true,
-      successCodes: new Set(flags.e as number[]),
-      rewrites: new Map(flags.rewrite as [number, number][]),
+      successCodes: new Set((flags.e as number[] | undefined) ?? []),
+      rewrites: new Map((flags.rewrite as [number, number][] | undefined) ?? []),
       gracePeriodMs: gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS,
       gracePeriodExplicit: gracePeriodMs !== undefined,
       waitAll: flags.waitAll === true || env[ENV.TS_INIT_WAIT_ALL] !== undefined,
@@ -192,7 +192,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv, version
   // defaults hold and every word belongs to the program.
   if (args.length > 0 && (args[0] === '--' || !args[0].startsWith('-'))) {
     const command = args[0] === '--' ? args.slice(1) : args;
-    return toRunOptions({ verbose: 0, e: [], rewrite: [] }, command, env, output);
+    return toRunOptions({}, command, env, output);
   }
 
   const program = buildProgram(version, output);
