@@ -44,8 +44,11 @@ function nodeGypCommand() {
 }
 
 function build() {
-  const compiler = process.env.CXX || 'g++';
-  const missing = [compiler, 'make', 'python3'].filter((command) => !isOnPath(command));
+  // CXX may carry a wrapper and flags ("ccache g++"); its first word is the
+  // program. node-gyp also takes its Python from PYTHON or npm_config_python.
+  const compiler = (process.env.CXX || 'g++').trim().split(/\s+/)[0];
+  const python = process.env.PYTHON || process.env.npm_config_python || 'python3';
+  const missing = [compiler, 'make', python].filter((command) => !isOnPath(command));
   if (missing.length > 0) {
     console.error(
       `ts-init: no prebuilt addon loads on ${platformName()}, and building one needs ${missing.join(', ')}. ` +

@@ -18,7 +18,12 @@ function maskFromSignals(signals: number[]): bigint {
   return mask;
 }
 
-/** Returns the ids of this process's threads whose SigBlk lacks part of mask. */
+/**
+ * Returns the ids of this process's threads whose SigBlk lacks part of mask,
+ * as tgkill(2) from this process takes them. Where /proc belongs to a parent
+ * pid namespace its directory names are that namespace's ids, so the id is
+ * the last entry of NSpid, the one in this process's own namespace.
+ */
 export function threadsMissingMask(mask: bigint): number[] {
   const missing: number[] = [];
   for (const entry of fs.readdirSync('/proc/self/task')) {
@@ -29,7 +34,10 @@ export function threadsMissingMask(mask: bigint): number[] {
       continue; // the thread exited while the list was read
     }
     const blocked = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status);
-    if (blocked !== null && (BigInt(`0x${blocked[1]}`) & mask) !== mask) missing.push(Number(entry));
+    if (blocked === null || (BigInt(`0x${blocked[1]}`) & mask) === mask) continue;
+
+    const nsTids = /^NSpid:\s*(.+)$/m.exec(status)?.[1].trim().split(/\s+/);
+    missing.push(Number(nsTids?.[nsTids.length - 1] ?? entry));
   }
   return missing;
 }
@@ -43,8 +51,8 @@ export function threadsMissingMask(mask: bigint): number[] {
 export function blockInAllThreads(signals: number[]): void {
   const native = loadNative();
   const mask = maskFromSignals(signals);
-  // The calling thread blocks the set itself; /proc names it by its pid.
-  const mainThread = Number(fs.readlinkSync('/proc/self'));
+  // The calling thread blocks the set itself; its thread id is the pid.
+  const mainThread = process.pid;
 
   // A thread could start while the list is read; a few rounds catch it.
   for (let round = 0; round < 5; round++) {

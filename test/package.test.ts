@@ -23,6 +23,7 @@ import {
   ROOT,
   RunningInit,
   startInit,
+  TS_INIT,
   waitFor,
 } from './helpers/init';
 import {
@@ -233,6 +234,34 @@ describeIf(prebuildsUnavailable() ?? programUnavailable('tar'), 'npm pack conten
 
   test.each(['test/', 'src/', '.ci/', 'examples/', 'node_modules/', 'build/'])('tarball leaves out %s', (prefix) => {
     expect(entries.filter((entry) => entry.startsWith(prefix))).toEqual([]);
+  });
+});
+
+const HOST_LAUNCHER = path.join(PREBUILDS, `linux-${process.arch}`, LAUNCHER_FILE);
+const launchers = [{ name: 'bin/ts-init', file: TS_INIT }, ...(exists(HOST_LAUNCHER) ? [{ name: 'static launcher', file: HOST_LAUNCHER }] : [])];
+
+describeIf(namespaceUnavailable(), 'PID namespace without own /proc', () => {
+  // `unshare --pid --fork` without --mount-proc leaves /proc showing the
+  // parent namespace, so there /proc/1 is the parent's PID 1, not ts-init.
+  // The parent's PID 1 here has OUTER in its environment.
+
+  /** Runs launcher as PID 1 of the inner namespace and returns its exit status. */
+  function runNested(launcher: string, out: string): number | null {
+    const program = `printf '%s/%s' "$INNER" "$OUTER" > ${out}; exit 3`;
+    const inner = ['unshare', '--pid', '--fork', 'env', '-i', 'INNER=yes', `PATH=${process.env.PATH}`, launcher, '--', 'sh', '-c', program];
+    const outer = ['env', '--default-signal', 'unshare', '--pid', '--fork', '--mount-proc', '--kill-child', 'env', '-i', 'OUTER=parent', `PATH=${process.env.PATH}`];
+    const command = [...outer, ...inner];
+    return spawnSync(command[0], command.slice(1), { stdio: 'ignore', timeout: 45_000 }).status;
+  }
+
+  test.each(launchers)('$name starts its program', ({ file }) => {
+    expect(runNested(file, path.join(newWorkDir(), 'seen'))).toBe(3);
+  });
+
+  test.each(launchers)('$name passes its own environment', ({ file }) => {
+    const out = path.join(newWorkDir(), 'seen');
+    runNested(file, out);
+    expect(exists(out) ? readText(out) : '(program never ran)').toBe('yes/');
   });
 });
 

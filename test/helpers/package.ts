@@ -128,11 +128,9 @@ function asResult(result: SpawnSyncReturns<string>): CommandResult {
 /**
  * Runs `node <npm or npx cli> --offline ARGS` in a new network namespace,
  * whose only device is a loopback that is down, so no host can be reached.
- * A new PID namespace too: when the timeout kills unshare, --kill-child ends
- * npm, and with it every process npm started.
  */
 export function runNpmOffline(cli: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 120_000): CommandResult {
-  const command = ['unshare', '--net', '--pid', '--fork', '--kill-child', '--', process.execPath, cli, '--offline', ...args];
+  const command = ['unshare', '--net', '--', process.execPath, cli, '--offline', ...args];
   return asResult(spawnSync(command[0], command.slice(1), { cwd, env, encoding: 'utf8', timeout: timeoutMs }));
 }
 
