@@ -20,6 +20,7 @@ export const ENV = {
   DUMB_INIT_SETSID: 'DUMB_INIT_SETSID',
   DUMB_INIT_DEBUG: 'DUMB_INIT_DEBUG',
   TS_INIT_SUBREAPER: 'TS_INIT_SUBREAPER',
+  TS_INIT_ALL: 'TS_INIT_ALL',
   TS_INIT_VERBOSITY: 'TS_INIT_VERBOSITY',
   TS_INIT_GRACE_PERIOD: 'TS_INIT_GRACE_PERIOD',
   TS_INIT_WAIT_ALL: 'TS_INIT_WAIT_ALL',
@@ -119,7 +120,7 @@ function buildProgram(version: string, output: Output): Command {
   program.option('-r, --rewrite <from:to>', 'forward signal FROM as TO (names or numbers; TO 0 drops it); repeatable', parseRewrite);
 
   program.optionsGroup("ts-init's own options:");
-  program.option('-a, --all', 'forward signals to every descendant at once, not the main child\'s process group; a stop signal then also reaches processes that expect it only from their parent');
+  program.option('-a, --all', 'forward signals to every descendant at once, not the main child\'s process group; a stop signal then also reaches processes that expect it only from their parent (env TS_INIT_ALL)');
   program.addOption(new Option('--grace-period <duration>', `how long leftovers may run after SIGTERM once the main child has exited, before SIGKILL (seconds, or ms/s/m/h; default ${DEFAULT_GRACE_PERIOD_MS / 1000}s). Given explicitly, it also bounds the time after a stop signal (env TS_INIT_GRACE_PERIOD)`).argParser(parseDurationOption));
   program.option('--wait-all', 'when the main child exits, leave the other processes running and exit after the last one (env TS_INIT_WAIT_ALL)');
   program.option('--pidfile <path>', 'when the main child exits, make the process named in PATH the new main child (env TS_INIT_PIDFILE)');
@@ -134,7 +135,7 @@ function environmentVerbosity(env: NodeJS.ProcessEnv): number {
 }
 
 function chooseTarget(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Target {
-  if (flags.all === true) return 'all';
+  if (flags.all === true || env[ENV.TS_INIT_ALL] !== undefined) return 'all';
   if (flags.singleChild === true || env[ENV.DUMB_INIT_SETSID] === '0') return 'child';
   return 'group';
 }

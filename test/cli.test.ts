@@ -1,9 +1,12 @@
 // Command-line parsing, tested as data: what each flag and variable sets,
 // and how bad input is reported.
 
+import { spawnSync } from 'node:child_process';
+
 import { describe, expect, test } from 'vitest';
 
 import { DEFAULT_GRACE_PERIOD_MS, parseCommandLine, RunOptions } from '../src/cli';
+import { TS_INIT } from './helpers/init';
 
 function parse(args: string[], env: NodeJS.ProcessEnv = {}) {
   const output = { out: '', err: '' };
@@ -105,7 +108,8 @@ describe('environment', () => {
   });
 
   test('ts-init variables', () => {
-    const options = run(['x'], { TS_INIT_GRACE_PERIOD: '3s', TS_INIT_WAIT_ALL: '1', TS_INIT_PIDFILE: '/run/x.pid', TS_INIT_SUBREAPER: '1' });
+    const options = run(['x'], { TS_INIT_GRACE_PERIOD: '3s', TS_INIT_WAIT_ALL: '1', TS_INIT_PIDFILE: '/run/x.pid', TS_INIT_SUBREAPER: '1', TS_INIT_ALL: '' });
+    expect(options.target).toBe('all');
     expect(options.gracePeriodMs).toBe(3000);
     expect(options.gracePeriodExplicit).toBe(true);
     expect(options.waitAll).toBe(true);
@@ -174,5 +178,32 @@ describe('informational flags', () => {
     const { result, out } = parse(['-l']);
     expect(result).toEqual({ exitCode: 0 });
     expect(out).toContain('MIT');
+  });
+});
+
+// The same errors from the built binary, as a user sees them.
+describe('usage errors from bin/ts-init', () => {
+  test.each([
+    { args: ['--bogus', 'true'], names: '--bogus' },
+    { args: ['-e', '256', 'true'], names: '256' },
+    { args: ['-p', 'NOPE', 'true'], names: 'NOPE' },
+    { args: ['-r', '99:1', 'true'], names: '99:1' },
+    { args: ['--grace-period', 'abc', 'true'], names: '--grace-period' },
+    { args: [], names: 'missing program' },
+  ])('$args', ({ args, names }) => {
+    const result = spawnSync(TS_INIT, args, { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain(names);
+    expect(lines[1]).toContain('--help');
+  });
+
+  test('--help exits 0 on stdout', () => {
+    const result = spawnSync(TS_INIT, ['--help'], { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('Usage: ts-init');
+    expect(result.stderr).toBe('');
   });
 });

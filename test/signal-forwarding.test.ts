@@ -82,11 +82,11 @@ interface Counter {
   pid: number;
 }
 
-async function startCounter(init: readonly string[], options: { orphans?: number } = {}): Promise<Counter> {
+async function startCounter(init: readonly string[], options: { orphans?: number; namespace?: boolean } = {}): Promise<Counter> {
   const dir = makeWorkDir();
   const args = ['--', 'python3', COUNTER, dir, countedSignals().join(',')];
   if (options.orphans !== undefined) args.push(String(options.orphans));
-  const run = await startInit(init, args);
+  const run = await startInit(init, args, { namespace: options.namespace });
   const ready = path.join(dir, 'ready');
   await waitFor(() => exists(ready), 'the counter to block its signals');
   return { init: run, dir, pid: hostPidFromFile(run.pid, ready) };
@@ -285,6 +285,32 @@ describeIf(namespaceUnavailable() ?? programUnavailable('python3'), 'signal forw
     process.kill(pid, 'SIGUSR1');
     await waitFor(() => ownListeners(pid, INSPECTOR_PORT).length > 0, 'the inspector of the plain node to listen');
     expect(ownListeners(pid, INSPECTOR_PORT)).toHaveLength(1);
+  });
+});
+
+// The same deliveries with ts-init as a subreaper outside a namespace,
+// where the kernel would act on any signal a thread left unblocked.
+describeIf(programUnavailable('python3'), 'signal forwarding as a subreaper', () => {
+  const subreaper = [TS_INIT, '-s'];
+
+  test.each(FORWARDED)('%s reaches the child with -s', async (name) => {
+    const signal = signalNumber(name);
+    const counter = await startCounter(subreaper, { namespace: false });
+
+    expect(await deliver(counter, signal)).toEqual([signal]);
+    expect(await stopCounter(counter)).toBe(0);
+  });
+
+  test('1000 SIGRTMIN+2 with -s', async () => {
+    const signal = signalNumber('SIGRTMIN+2');
+    const counter = await startCounter(subreaper, { namespace: false });
+
+    for (let i = 0; i < 1000; i++) counter.init.signal(signal);
+    await waitFor(() => countOf(received(counter.dir), signal) >= 1000, '1000 signals in the counter', 30_000);
+    await settle(counter);
+
+    expect(countOf(received(counter.dir), signal)).toBe(1000);
+    expect(await stopCounter(counter)).toBe(0);
   });
 });
 
