@@ -166,24 +166,24 @@ export class Supervisor {
     // The target is gone (or is everyone): the signal goes to every
     // remaining descendant rather than being dropped.
     const count = this.recipients.signalAll(signal);
+    if (recordRecipients) this.stopRecipients = 'all';
     log.debug(`forwarded ${signalName(signal)} to ${count ?? 'all'} remaining process(es)`);
   }
 
+  /**
+   * Records who is about to get the first stop signal. The live members of
+   * the group are listed before the kill; a group with only zombies left
+   * reaches nobody alive, and a forward that falls back to every descendant
+   * is recorded as reaching all of them by forward() itself.
+   */
   private recordStopRecipients(target: Target): void {
     if (target === 'all') {
       this.stopRecipients = 'all';
-      return;
-    }
-
-    const members = target === 'group' ? this.recipients.groupMembers(this.mainGroup) : undefined;
-    if (target === 'group' && members !== undefined && members.length === 0) {
-      this.stopRecipients = 'all'; // the group is gone, so the forward reaches everyone
-    } else if (members !== undefined) {
+    } else if (target === 'group') {
+      const members = this.recipients.groupMembers(this.mainGroup) ?? [];
       this.stopRecipients = new Set(members.map((info) => info.pid));
-    } else if (target === 'child' && this.mainRunning) {
-      this.stopRecipients = new Set([this.mainPid]);
-    } else if (target === 'child') {
-      this.stopRecipients = 'all';
+    } else {
+      this.stopRecipients = new Set(this.mainRunning ? [this.mainPid] : []);
     }
   }
 
