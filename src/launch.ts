@@ -56,7 +56,8 @@ function ignoredRealTimeSignals(): number[] {
 
 /**
  * Decodes the environment the shell launcher copied from /proc/self/environ
- * before the shell could change it: hex chunks that join into NAME=value
+ * before the shell could change it: hex chunks (od's output, with spaces)
+ * that join into NAME=value
  * entries separated by NUL bytes. Returns undefined when there is none.
  */
 function originalEnvironment(env: NodeJS.ProcessEnv, chunks: string | undefined): Buffer[] | undefined {
@@ -66,7 +67,7 @@ function originalEnvironment(env: NodeJS.ProcessEnv, chunks: string | undefined)
   for (let index = 0; index < Number(chunks); index++) {
     const chunk = env[ENVIRON_PREFIX + index];
     if (chunk === undefined) return undefined;
-    hex += chunk;
+    hex += chunk.replace(/\s/g, '');
   }
   const bytes = Buffer.from(hex, 'hex');
   const entries: Buffer[] = [];

@@ -344,3 +344,20 @@ describeIf(firstReason(namespaceUnavailable, () => programUnavailable('tini')), 
     expect(parseEnv0(stdout)).toEqual(envEntries(env));
   });
 });
+
+// The shell launcher hands the original environment to Node in chunks of
+// 32 KiB; values larger than one chunk must come through whole.
+describeIf(namespaceUnavailable(), 'large environment', () => {
+  test('values over several chunks arrive intact', async () => {
+    const dir = makeWorkDir();
+    const output = path.join(dir, 'lengths');
+    const big = 'a'.repeat(100_000);
+    const other = 'b'.repeat(70_000);
+    const script = `printf '%s %s' "\${#BIG}" "\${#OTHER}" > ${output}; [ "$BIG" = "$EXPECTED_BIG" ]`;
+    const init = await startInit(INITS.tsInit, ['--', 'sh', '-c', script], {
+      env: { ...process.env, BIG: big, OTHER: other, EXPECTED_BIG: big },
+    });
+    expect(await exitStatus(init)).toBe(0);
+    expect(readText(output)).toBe('100000 70000');
+  });
+});
