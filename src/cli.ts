@@ -2,6 +2,7 @@
 // ts-init's own options. Parsing returns data; nothing here acts.
 
 import fs from 'node:fs';
+import path from 'node:path';
 
 import type { Command } from 'commander';
 
@@ -49,12 +50,10 @@ export interface Output {
   err(text: string): void;
 }
 
-const LICENSE = `ts-init is released under the MIT License.
-Copyright (c) ts-init contributors.
-Permission is granted, free of charge, to deal in the software without
-restriction, subject to including this notice in all copies. The software
-is provided "as is", without warranty of any kind.
-`;
+/** Reads the LICENSE file shipped at the package root. */
+function licenseText(): string {
+  return fs.readFileSync(path.join(__dirname, '..', 'LICENSE'), 'utf8');
+}
 
 // commander takes about 10 ms to load, a third of ts-init's start-up, so it
 // is loaded only when there are options to parse.
@@ -142,7 +141,7 @@ function chooseTarget(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): T
 
 function toRunOptions(flags: Record<string, unknown>, command: string[], env: NodeJS.ProcessEnv, output: Output): ParseResult {
   if (flags.l === true) {
-    output.out(LICENSE);
+    output.out(licenseText());
     return { exitCode: 0 };
   }
   if (command.length === 0) {

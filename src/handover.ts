@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 
+import { formatDuration } from './duration';
 import { log } from './log';
 import { isDescendant, readProcess } from './processes';
 import { Recipients } from './targets';
@@ -31,6 +32,8 @@ export function readPidfile(file: string): number | undefined {
 
 export class HandOver {
   private readonly deadline: number;
+  private announced = false;
+  private readonly waitMs: number;
 
   constructor(
     private readonly file: string,
@@ -40,6 +43,7 @@ export class HandOver {
     private readonly actions: HandOverActions,
   ) {
     this.deadline = Date.now() + waitMs;
+    this.waitMs = waitMs;
   }
 
   attempt(): void {
@@ -56,6 +60,10 @@ export class HandOver {
       log.warn(`pid file ${this.file} names no live descendant (${pid ?? 'no pid'}); stopping the remaining processes`);
       this.actions.giveUp();
       return;
+    }
+    if (!this.announced) {
+      this.announced = true;
+      log.info(`waiting up to ${formatDuration(this.waitMs)} for pid file ${this.file} to name a live descendant`);
     }
     this.actions.schedule(() => this.attempt(), RETRY_INTERVAL_MS);
   }

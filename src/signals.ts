@@ -32,6 +32,7 @@ export const SIGNALS = {
   SIGKILL: STANDARD.SIGKILL,
   SIGTERM: STANDARD.SIGTERM,
   SIGCHLD: STANDARD.SIGCHLD,
+  SIGCONT: STANDARD.SIGCONT,
 } as const;
 
 let nameOf: Map<number, string> | undefined;

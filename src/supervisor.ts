@@ -105,8 +105,28 @@ export class Supervisor {
       this.forward(signal, isFirstStop);
     }
 
-    if (isFirstStop) this.startStopEscalation();
+    if (isFirstStop) {
+      this.continueStopped();
+      this.startStopEscalation();
+    }
     if (isFirstStop && !this.mainRunning) this.followUpStop();
+  }
+
+  /**
+   * Sends SIGCONT to the stopped processes among those that just got a stop
+   * signal: stopped by SIGTSTP or SIGSTOP, they would keep it pending and
+   * never act on it, and the container would wait for the runtime's SIGKILL.
+   * Running processes get nothing extra.
+   */
+  private continueStopped(inTarget?: (info: ProcessInfo) => boolean): void {
+    const target = this.options.target;
+    const defaultFilter = (info: ProcessInfo) =>
+      target === 'all' || (target === 'group' ? info.pgid === this.mainGroup : info.pid === this.mainPid);
+    const stopped = (this.recipients.remaining() ?? []).filter((info) => info.state === 'T' && (inTarget ?? defaultFilter)(info));
+    if (stopped.length === 0) return;
+
+    this.recipients.signalEach(stopped, SIGNALS.SIGCONT);
+    log.info(`sent SIGCONT to ${describeProcesses(stopped)}, stopped while asked to stop`);
   }
 
   /** Reaps every exited child; on ECHILD, exits with the main child's status. */
@@ -250,6 +270,8 @@ export class Supervisor {
     const others = remaining.filter((info) => !received.has(info.pid) && !inTarget(info));
     if (others.length === 0) return;
     const signalled = this.recipients.signalEach(others, signal);
+    const signalledPids = new Set(signalled.map((info) => info.pid));
+    this.continueStopped((info) => signalledPids.has(info.pid));
     log.info(`sent ${signalName(signal)} to ${signalled.length} remaining process(es) outside the main child's ${this.options.target === 'group' ? 'process group' : 'pid'}`);
   }
 
@@ -259,6 +281,7 @@ export class Supervisor {
     if (remaining !== undefined && remaining.length === 0) return;
 
     const count = this.recipients.signalAll(SIGNALS.SIGTERM);
+    this.continueStopped(() => true);
     log.info(`sent SIGTERM to ${count ?? 'all'} remaining process(es); grace period ${formatDuration(this.options.gracePeriodMs)}`);
     this.schedule(() => this.killRemaining(), this.options.gracePeriodMs);
   }
@@ -276,7 +299,7 @@ export class Supervisor {
 
     this.recipients.signalAll(SIGNALS.SIGKILL);
     const killed = remaining === undefined ? 'all remaining processes' : describeProcesses(remaining);
-    log.info(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${killed}`);
+    log.warn(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${killed}`);
   }
 
   private handOver(oldPid: number, newPid: number): void {

@@ -8,8 +8,8 @@ import path from 'node:path';
 
 import { afterEach, expect, test } from 'vitest';
 
-import { describeIf, exists, exitStatus, INITS, makeWorkDir, namespaceUnavailable, programUnavailable, RunningInit, TS_INIT, waitFor } from './helpers/init';
-import { hostPidOf } from './helpers/proc';
+import { describeIf, exists, exitStatus, INITS, makeWorkDir, namespaceUnavailable, programUnavailable, RunningInit, sleep, startInit, TS_INIT, waitFor } from './helpers/init';
+import { descendantPids, hostPidOf, isAlive, readStatus } from './helpers/proc';
 import { cleanUpAfterTest, fixture, readMarker, sessionOf, startTracked } from './helpers/reap-stop';
 
 afterEach(cleanUpAfterTest);
@@ -150,3 +150,35 @@ for (const other of others) {
     });
   });
 }
+
+// A workload stopped by a forwarded SIGTSTP would keep SIGTERM pending
+// forever; ts-init continues it, so the stop request is acted on.
+describeIf(namespaceUnavailable() ?? programUnavailable('tini'), 'stop signal to a stopped workload', () => {
+  const script = (dir: string) => `trap 'touch ${dir}/term; exit 5' TERM; touch ${dir}/ready; while :; do sleep 0.1; done`;
+
+  async function stopWhileStopped(init: readonly string[]): Promise<{ dir: string; run: RunningInit }> {
+    const dir = makeWorkDir();
+    const run = await startInit(init, ['--', 'sh', '-c', script(dir)]);
+    await waitFor(() => exists(`${dir}/ready`), 'the workload to trap SIGTERM');
+    const workload = descendantPids(run.pid)[0];
+
+    run.signal('SIGTSTP');
+    await waitFor(() => readStatus(workload)?.state === 'T', 'the workload to stop');
+    run.signal('SIGTERM');
+    return { dir, run };
+  }
+
+  test('ts-init continues it to exit', async () => {
+    const { dir, run } = await stopWhileStopped([TS_INIT]);
+    expect(await exitStatus(run)).toBe(5);
+    expect(exists(`${dir}/term`)).toBe(true);
+  });
+
+  test('tini leaves it stopped', async () => {
+    const { dir, run } = await stopWhileStopped(INITS.tini);
+    // Proving that something does not happen takes a fixed window.
+    await sleep(2000);
+    expect(isAlive(run.pid)).toBe(true);
+    expect(exists(`${dir}/term`)).toBe(false);
+  });
+});

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { describe } from 'vitest';
+import { afterAll, describe } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const TS_INIT = path.join(ROOT, 'bin', 'ts-init');
@@ -186,12 +186,40 @@ export async function exitStatus(init: RunningInit, timeoutMs = 20_000): Promise
   }
 }
 
-/** A fresh directory for marker files, readable by every process of the test. */
+const workDirs: string[] = [];
+
+/** A fresh directory for marker files, readable by every process of the test; removed after the file's tests. */
 export function makeWorkDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ts-init-test-'));
   fs.chmodSync(dir, 0o755);
+  workDirs.push(dir);
   return dir;
 }
+
+function mountPoints(): string[] {
+  // Field 5 of mountinfo is the mount point.
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => point !== undefined);
+}
+
+/** Removes the work directories, except any with a mount point inside, which a recursive removal would cross. */
+function removeWorkDirs(): void {
+  const mounts = mountPoints();
+  for (const dir of workDirs.splice(0)) {
+    if (mounts.some((point) => point === dir || point.startsWith(`${dir}/`))) continue;
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A process being killed may still write into it; /tmp is cleaned eventually.
+    }
+  }
+}
+
+// Registered once per test file, because each file loads this module anew.
+afterAll(removeWorkDirs);
 
 export function exists(file: string): boolean {
   return fs.existsSync(file);
