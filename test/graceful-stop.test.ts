@@ -4,12 +4,13 @@
 // stop-member.sh whose handler writes NAME.done, containing "done" when its
 // cleanup ran to the end and "cut" when something killed the cleanup.
 
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, expect, test } from 'vitest';
 
 import { describeIf, exists, exitStatus, INITS, makeWorkDir, namespaceUnavailable, programUnavailable, RunningInit, sleep, startInit, TS_INIT, waitFor } from './helpers/init';
-import { descendantPids, hostPidOf, isAlive, readStatus } from './helpers/proc';
+import { hostPidOf, isAlive, readStatus } from './helpers/proc';
 import { cleanUpAfterTest, fixture, readMarker, sessionOf, startTracked } from './helpers/reap-stop';
 
 afterEach(cleanUpAfterTest);
@@ -154,13 +155,13 @@ for (const other of others) {
 // A workload stopped by a forwarded SIGTSTP would keep SIGTERM pending
 // forever; ts-init continues it, so the stop request is acted on.
 describeIf(namespaceUnavailable() ?? programUnavailable('tini'), 'stop signal to a stopped workload', () => {
-  const script = (dir: string) => `trap 'touch ${dir}/term; exit 5' TERM; touch ${dir}/ready; while :; do sleep 0.1; done`;
+  const script = (dir: string) => `trap 'touch ${dir}/term; exit 5' TERM; echo $$ > ${dir}/ready; while :; do sleep 0.1; done`;
 
   async function stopWhileStopped(init: readonly string[]): Promise<{ dir: string; run: RunningInit }> {
     const dir = makeWorkDir();
     const run = await startInit(init, ['--', 'sh', '-c', script(dir)]);
-    await waitFor(() => exists(`${dir}/ready`), 'the workload to trap SIGTERM');
-    const workload = descendantPids(run.pid)[0];
+    await waitFor(() => exists(`${dir}/ready`) && fs.readFileSync(`${dir}/ready`, 'utf8').endsWith('\n'), 'the workload to trap SIGTERM');
+    const workload = hostPidOf(run.pid, Number(fs.readFileSync(`${dir}/ready`, 'utf8'))) as number;
 
     run.signal('SIGTSTP');
     await waitFor(() => readStatus(workload)?.state === 'T', 'the workload to stop');
