@@ -1,5 +1,5 @@
-// The supervisor: receives signals and child exits, forwards, reaps, and
-// decides when ts-init exits.
+// The supervisor: receives signals and child exits, reaps, decides what the
+// lifecycle asks for next, and when ts-init exits.
 //
 // Invariant: ts-init exits only when waitpid(-1) fails with ECHILD, that is
 // when every descendant has exited and been reaped. Everything else (the
@@ -9,9 +9,10 @@
 
 import { describeStatus, exitCodeOf } from './exit-status';
 import { formatDuration } from './duration';
+import { describeProcesses, describeTarget, Forwarder } from './forwarder';
+import { HandOver } from './handover';
 import { log } from './log';
 import { ExitStatus, isSystemError, NativeBinding, ReceivedSignal } from './native';
-import { HandOver } from './handover';
 import { ProcessInfo } from './processes';
 import { signalName, SIGNALS, STOP_SIGNALS } from './signals';
 import { Recipients, Target } from './targets';
@@ -33,15 +34,11 @@ export interface SupervisorOptions {
 }
 
 export class Supervisor {
-  private mainPid: number;
-  private mainGroup: number;
-  private mainRunning = true;
-  /** The main child's process group had no member left when a signal was sent to it. */
-  private groupGone = false;
+  private readonly forwarder: Forwarder;
   private lastMainStatus: ExitStatus | undefined;
 
   private stopSignal: number | undefined;
-  /** Pids that got the stop signal from the first forward, or 'all'. */
+  /** Pids that got the first stop signal, or 'all'. */
   private stopRecipients: Set<number> | 'all' = new Set();
   private stopFollowedUp = false;
 
@@ -55,29 +52,7 @@ export class Supervisor {
     mainPid: number,
     private readonly exit: (code: number) => void,
   ) {
-    this.mainPid = mainPid;
-    this.mainGroup = mainPid;
-    this.updateFastForwarding();
-  }
-
-  /**
-   * Lets the signal thread forward on its own while the target is a single
-   * kill(2) call: the main child's process group, or everyone as PID 1. That
-   * saves waking the main thread before the workload sees the signal. The
-   * main child alone (-c) stays here: its pid is free for reuse the moment
-   * it is reaped, before the thread could be told.
-   */
-  private updateFastForwarding(): void {
-    let target = 0;
-    if (this.options.target === 'group' && !this.groupGone) target = -this.mainGroup;
-    if (this.options.target === 'all' && this.recipients.mode === 'pid1') target = -1;
-
-    const forwardAs: number[] = [];
-    for (let signal = 0; signal <= 64; signal++) {
-      const rewritten = this.options.rewrites.get(signal) ?? signal;
-      forwardAs.push(signal === SIGNALS.SIGCHLD ? 0 : rewritten);
-    }
-    this.native.setForwarding(target, forwardAs);
+    this.forwarder = new Forwarder(native, recipients, options.target, options.rewrites, mainPid);
   }
 
   /** Handles one signal from the sigwaitinfo thread. */
@@ -98,35 +73,34 @@ export class Supervisor {
 
     const isFirstStop = STOP_SIGNALS.has(signal) && this.stopSignal === undefined;
     if (isFirstStop) this.stopSignal = signal;
-    if (received.forwarded !== 0) {
-      if (isFirstStop) this.recordFastForwardRecipients(received.forwardTarget);
-      log.debug(`forwarded ${signalName(signal)} to ${describeTarget(received.forwardTarget)}`);
-    } else {
-      this.forward(signal, isFirstStop);
-    }
+    this.forwardReceived(signal, received, isFirstStop);
 
     if (isFirstStop) {
-      this.continueStopped();
+      this.forwarder.continueStopped();
       this.startStopEscalation();
+      if (!this.forwarder.main.running) this.followUpStop();
     }
-    if (isFirstStop && !this.mainRunning) this.followUpStop();
   }
 
   /**
-   * Sends SIGCONT to the stopped processes among those that just got a stop
-   * signal: stopped by SIGTSTP or SIGSTOP, they would keep it pending and
-   * never act on it, and the container would wait for the runtime's SIGKILL.
-   * Running processes get nothing extra.
+   * Completes the forward of one received signal, which the signal thread
+   * may already have sent, and records who got a first stop signal.
    */
-  private continueStopped(inTarget?: (info: ProcessInfo) => boolean): void {
-    const target = this.options.target;
-    const defaultFilter = (info: ProcessInfo) =>
-      target === 'all' || (target === 'group' ? info.pgid === this.mainGroup : info.pid === this.mainPid);
-    const stopped = (this.recipients.remaining() ?? []).filter((info) => info.state === 'T' && (inTarget ?? defaultFilter)(info));
-    if (stopped.length === 0) return;
+  private forwardReceived(signal: number, received: ReceivedSignal, isFirstStop: boolean): void {
+    if (received.forwarded !== 0) {
+      log.debug(`forwarded ${signalName(signal)} to ${describeTarget(received.forwardTarget)}`);
+      // The kill succeeded, so the target existed; members that exited since
+      // were reached too but need nothing more.
+      if (isFirstStop) this.stopRecipients = received.forwardTarget === -1 ? 'all' : this.forwarder.targetMembers();
+      return;
+    }
 
-    this.recipients.signalEach(stopped, SIGNALS.SIGCONT);
-    log.info(`sent SIGCONT to ${describeProcesses(stopped)}, stopped while asked to stop`);
+    // The live members are listed before the kill. A group with only
+    // zombies left reaches nobody alive, while a forward that falls back to
+    // every descendant reaches them all.
+    const members = isFirstStop ? this.forwarder.targetMembers() : undefined;
+    const reached = this.forwarder.forward(signal);
+    if (isFirstStop) this.stopRecipients = reached === 'all' || this.options.target === 'all' ? 'all' : (members as Set<number>);
   }
 
   /** Reaps every exited child; on ECHILD, exits with the main child's status. */
@@ -155,7 +129,8 @@ export class Supervisor {
   }
 
   private onReaped(status: ExitStatus): void {
-    if (status.pid === this.mainPid && this.mainRunning) {
+    const main = this.forwarder.main;
+    if (status.pid === main.pid && main.running) {
       this.onMainExit(status);
     } else if (this.options.warnOnReap) {
       log.warn(`reaped zombie process ${status.pid}, which ${describeStatus(status)}`);
@@ -164,66 +139,8 @@ export class Supervisor {
     }
   }
 
-  private forward(signal: number, recordRecipients: boolean): void {
-    const target = this.options.target;
-    if (recordRecipients) this.recordStopRecipients(target);
-
-    let reached = false;
-    if (target === 'group' && !this.groupGone) {
-      reached = this.recipients.kill(-this.mainGroup, signal);
-      if (!reached) {
-        this.groupGone = true;
-        this.updateFastForwarding();
-      }
-    }
-    if (target === 'child' && this.mainRunning) reached = this.recipients.kill(this.mainPid, signal);
-
-    if (reached) {
-      log.debug(`forwarded ${signalName(signal)} to ${describeTarget(target === 'group' ? -this.mainGroup : this.mainPid)}`);
-      return;
-    }
-
-    // The target is gone (or is everyone): the signal goes to every
-    // remaining descendant rather than being dropped.
-    const count = this.recipients.signalAll(signal);
-    if (recordRecipients) this.stopRecipients = 'all';
-    log.debug(`forwarded ${signalName(signal)} to ${count ?? 'all'} remaining process(es)`);
-  }
-
-  /**
-   * Records who is about to get the first stop signal. The live members of
-   * the group are listed before the kill; a group with only zombies left
-   * reaches nobody alive, and a forward that falls back to every descendant
-   * is recorded as reaching all of them by forward() itself.
-   */
-  private recordStopRecipients(target: Target): void {
-    if (target === 'all') {
-      this.stopRecipients = 'all';
-    } else if (target === 'group') {
-      const members = this.recipients.groupMembers(this.mainGroup) ?? [];
-      this.stopRecipients = new Set(members.map((info) => info.pid));
-    } else {
-      this.stopRecipients = new Set(this.mainRunning ? [this.mainPid] : []);
-    }
-  }
-
-  /**
-   * Records who got a stop signal that the signal thread sent itself. The
-   * kill succeeded, so the group existed, but members may have exited since:
-   * those still in it are the recipients, and an empty group means nobody
-   * else was reached (not everyone).
-   */
-  private recordFastForwardRecipients(killTarget: number): void {
-    if (killTarget === -1) {
-      this.stopRecipients = 'all';
-      return;
-    }
-    const members = this.recipients.groupMembers(-killTarget) ?? [];
-    this.stopRecipients = new Set(members.map((info) => info.pid));
-  }
-
   private onMainExit(status: ExitStatus): void {
-    this.mainRunning = false;
+    this.forwarder.mainExited();
     this.lastMainStatus = status;
     log.info(`main child ${status.pid} ${describeStatus(status)}`);
 
@@ -266,13 +183,15 @@ export class Supervisor {
 
     // A process that joined the group after the forward (a cleanup command a
     // handler started) is inside the target and must not get a second signal.
-    const inTarget = (info: ProcessInfo) => this.options.target === 'group' && info.pgid === this.mainGroup;
-    const others = remaining.filter((info) => !received.has(info.pid) && !inTarget(info));
+    const outside = (info: ProcessInfo) => !received.has(info.pid) && !this.forwarder.inTarget(info);
+    const others = remaining.filter(outside);
     if (others.length === 0) return;
+
     const signalled = this.recipients.signalEach(others, signal);
     const signalledPids = new Set(signalled.map((info) => info.pid));
-    this.continueStopped((info) => signalledPids.has(info.pid));
-    log.info(`sent ${signalName(signal)} to ${signalled.length} remaining process(es) outside the main child's ${this.options.target === 'group' ? 'process group' : 'pid'}`);
+    this.forwarder.continueStopped((info) => signalledPids.has(info.pid));
+    const target = this.options.target === 'group' ? 'process group' : 'pid';
+    log.info(`sent ${signalName(signal)} to ${signalled.length} remaining process(es) outside the main child's ${target}`);
   }
 
   /** The main child exited on its own: ask the rest to stop, and SIGKILL them after the grace period. */
@@ -281,7 +200,7 @@ export class Supervisor {
     if (remaining !== undefined && remaining.length === 0) return;
 
     const count = this.recipients.signalAll(SIGNALS.SIGTERM);
-    this.continueStopped(() => true);
+    this.forwarder.continueStopped(() => true);
     log.info(`sent SIGTERM to ${count ?? 'all'} remaining process(es); grace period ${formatDuration(this.options.gracePeriodMs)}`);
     this.schedule(() => this.killRemaining(), this.options.gracePeriodMs);
   }
@@ -304,15 +223,7 @@ export class Supervisor {
 
   private handOver(oldPid: number, newPid: number): void {
     log.info(`main child ${oldPid} handed over to ${newPid} (pid file ${this.options.pidfile})`);
-    this.mainPid = newPid;
-    this.mainRunning = true;
-    try {
-      this.mainGroup = this.native.getpgid(newPid);
-      this.groupGone = false;
-    } catch (error) {
-      log.warn(`getpgid(${newPid}) failed, signals go to process group ${this.mainGroup}: ${(error as Error).message}`);
-    }
-    this.updateFastForwarding();
+    this.forwarder.handOver(newPid);
   }
 
   private schedule(callback: () => void, milliseconds: number): void {
@@ -336,16 +247,6 @@ export class Supervisor {
     log.info(`all processes have exited; exiting with status ${code}`);
     this.exit(code);
   }
-}
-
-function describeTarget(killTarget: number): string {
-  if (killTarget === -1) return 'all processes';
-  return killTarget < 0 ? `process group ${-killTarget}` : `process ${killTarget}`;
-}
-
-function describeProcesses(processes: ProcessInfo[]): string {
-  if (processes.length === 0) return 'no process';
-  return processes.map((info) => `${info.pid} (${info.command})`).join(', ');
 }
 
 /** Runs callback and logs what it throws instead of letting it end PID 1. */
