@@ -79,3 +79,51 @@ export function descendantPids(root: number): number[] {
   }
   return found;
 }
+
+export interface StatFields {
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** Foreground process group of the process's controlling terminal. */
+  tpgid: number;
+}
+
+/** Reads /proc/<pid>/stat, or undefined when pid is gone. */
+export function readStat(pid: number): StatFields | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name may contain spaces and parentheses, so fields are read after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return {
+    state: fields[0],
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    session: Number(fields[3]),
+    tpgid: Number(fields[5]),
+  };
+}
+
+/** Lists the inodes of the sockets among pid's open descriptors. */
+export function socketInodes(pid: number): number[] {
+  const inodes: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes;
+  }
+  for (const entry of entries) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${entry}`));
+      if (match !== null) inodes.push(Number(match[1]));
+    } catch {
+      // closed while the list was read
+    }
+  }
+  return inodes;
+}

@@ -5,7 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { FIXTURES, killLeftovers, killQuietly, RunningInit, StartOptions, startInit } from './init';
-import { descendantPids, readStatus } from './proc';
+import { descendantPids, readStat, readStatus } from './proc';
+
+/** Session id of pid, or undefined when pid is gone. */
+export function sessionOf(pid: number): number | undefined {
+  return readStat(pid)?.session;
+}
 
 export function fixture(name: string): string {
   return path.join(FIXTURES, name);
@@ -36,18 +41,6 @@ export function zombiesBelow(root: number): number[] {
   return descendantPids(root).filter((pid) => readStatus(pid)?.state === 'Z');
 }
 
-/** Session id of pid (field 6 of /proc/<pid>/stat), or undefined when pid is gone. */
-export function sessionOf(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // The command name in brackets may contain spaces, so the fields after it are counted from ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[3]);
-}
 
 export function touch(file: string): void {
   fs.writeFileSync(file, '');

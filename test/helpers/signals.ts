@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { FIXTURES } from './init';
-import { hostPidOf, signalsInMask } from './proc';
+import { hostPidOf, signalsInMask, socketInodes } from './proc';
 
 export const COUNTER = path.join(FIXTURES, 'signals-counter.py');
 
@@ -131,28 +131,10 @@ export function listeningInodes(pid: number, port?: number): Set<string> {
   return inodes;
 }
 
-/** Returns the inodes of the sockets among pid's open descriptors. */
-export function socketInodes(pid: number): Set<string> {
-  const inodes = new Set<string>();
-  let fds: string[] = [];
-  try {
-    fds = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return inodes;
-  }
-  for (const fd of fds) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (match !== null) inodes.add(match[1]);
-    } catch {
-      // closed while the list was read
-    }
-  }
-  return inodes;
-}
-
 /** Returns the listening TCP sockets (on port, or on any port) among pid's descriptors. */
 export function ownListeners(pid: number, port?: number): string[] {
   const listening = listeningInodes(pid, port);
-  return [...socketInodes(pid)].filter((inode) => listening.has(inode));
+  return socketInodes(pid)
+    .map(String)
+    .filter((inode) => listening.has(inode));
 }

@@ -8,6 +8,8 @@ import path from 'node:path';
 
 import { FIXTURES, programUnavailable, RunningInit, sleep } from './init';
 
+export { socketInodes } from './proc';
+
 /** The modes ts-init runs in: PID 1 of a namespace, and a subreaper outside one. */
 export const MODES = [
   { name: 'PID 1', namespace: true, flags: [] as string[] },
@@ -145,25 +147,6 @@ export function listenerInodes(pid: number, port: number): number[] {
   return inodes;
 }
 
-/** Lists the inodes of the sockets that pid has open. */
-export function socketInodes(pid: number): number[] {
-  const inodes: number[] = [];
-  let entries: string[] = [];
-  try {
-    entries = fs.readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return inodes;
-  }
-  for (const entry of entries) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${entry}`));
-      if (match !== null) inodes.push(Number(match[1]));
-    } catch {
-      // closed while the directory was read
-    }
-  }
-  return inodes;
-}
 
 /** Quotes a word for sh. */
 export function shellQuote(word: string): string {

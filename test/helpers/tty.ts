@@ -8,6 +8,8 @@ import path from 'node:path';
 import { FIXTURES, killQuietly, sleep, waitFor } from './init';
 import { descendantPids, hostPidOf, readStatus } from './proc';
 
+export { readStat } from './proc';
+
 export const SESSION = path.join(FIXTURES, 'tty-session.py');
 export const WORKLOAD = path.join(FIXTURES, 'tty-workload.py');
 
@@ -124,25 +126,6 @@ export function counter(dir: string): number {
   } catch {
     return 0;
   }
-}
-
-export interface StatFields {
-  state: string;
-  pgrp: number;
-  /** Foreground process group of the process's controlling terminal. */
-  tpgid: number;
-}
-
-export function readStat(pid: number): StatFields | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // The command name may contain spaces and parentheses, so fields are read after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0], pgrp: Number(fields[2]), tpgid: Number(fields[5]) };
 }
 
 /**
