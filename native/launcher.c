@@ -1,12 +1,12 @@
 /*
  * ts-init-launcher: bin/ts-init for images without /bin/sh.
  *
- * Does what the shell launcher does, as a small static binary: it records
- * the signals ts-init inherited as ignored and the descriptors it inherited
- * without close-on-exec, moves every NODE_* and UV_* variable aside (Node
- * would act on them before any JavaScript runs), and execs Node on
- * dist/main.js, which restores all of it for the workload. See bin/ts-init
- * for the format of TS_INIT_LAUNCH and TS_INIT_SAVED_<NAME>.
+ * Does the shell launcher's job as a small static binary. It records the
+ * signals ts-init inherited as ignored and the descriptors it inherited
+ * without close-on-exec. It moves every NODE_* and UV_* variable aside,
+ * because Node would act on them before any JavaScript runs. Then it execs
+ * Node on dist/main.js, which restores all of it for the workload. See
+ * bin/ts-init for the format of TS_INIT_LAUNCH and TS_INIT_SAVED_<NAME>.
  *
  * Node is TS_INIT_NODE when set, else the first "node" on PATH, else
  * /usr/local/bin/node, /usr/bin/node or /nodejs/bin/node (the distroless

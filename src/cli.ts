@@ -92,7 +92,7 @@ function parseDurationOption(value: string): number {
   return milliseconds;
 }
 
-function buildProgram(version: string, output: Output): Command {
+function buildProgram(version: () => string, output: Output): Command {
   const { Command, Option } = commander();
   const program = new Command('ts-init')
     .usage('[options] [--] program [args...]')
@@ -100,7 +100,7 @@ function buildProgram(version: string, output: Output): Command {
     .argument('[program...]', 'the program to run and its arguments')
     .passThroughOptions()
     .helpOption('-h, --help', 'show this help and exit')
-    .version(version, '-V, --version', 'print the version and exit')
+    .version(version(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: output.out, writeErr: output.err })
     .showHelpAfterError("(run 'ts-init --help' for usage)");
@@ -186,8 +186,15 @@ const stdio: Output = {
  * Parses ts-init's arguments (without node and the script path). Option
  * parsing stops at the first word that is not an option, so in
  * "ts-init -s cmd -v" the -v belongs to cmd.
+ * The version is read only when commander is needed, to keep it off the
+ * usual start-up path.
  */
-export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv, version: string, output: Output = stdio): ParseResult {
+export function parseCommandLine(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  version: string | (() => string),
+  output: Output = stdio,
+): ParseResult {
   // Without a leading option there is nothing for commander to parse: the
   // defaults hold and every word belongs to the program.
   if (args.length > 0 && (args[0] === '--' || !args[0].startsWith('-'))) {
@@ -195,7 +202,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv, version
     return toRunOptions({}, command, env, output);
   }
 
-  const program = buildProgram(version, output);
+  const program = buildProgram(typeof version === 'string' ? () => version : version, output);
   try {
     program.parse(args, { from: 'user' });
   } catch (error) {

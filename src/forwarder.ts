@@ -113,8 +113,11 @@ export class Forwarder {
    * pending and never act on it, and the container would wait for the
    * runtime's SIGKILL. Running processes get nothing extra.
    */
-  continueStopped(selected: (info: ProcessInfo) => boolean = (info) => this.inTarget(info)): void {
-    const stopped = (this.recipients.remaining() ?? []).filter((info) => info.state === 'T' && selected(info));
+  continueStopped(
+    selected: (info: ProcessInfo) => boolean = (info) => this.inTarget(info),
+    remaining: ProcessInfo[] | undefined = this.recipients.remaining(),
+  ): void {
+    const stopped = (remaining ?? []).filter((info) => info.state === 'T' && selected(info));
     if (stopped.length === 0) return;
 
     this.recipients.signalEach(stopped, SIGNALS.SIGCONT);

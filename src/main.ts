@@ -94,7 +94,7 @@ function main(): void {
   // A bug must be logged, not end PID 1: the kernel would SIGKILL the container.
   process.on('uncaughtException', (error) => log.warn(`internal error: ${error.stack ?? error.message}`));
 
-  const parsed = parseCommandLine(process.argv.slice(2), process.env, packageVersion());
+  const parsed = parseCommandLine(process.argv.slice(2), process.env, packageVersion);
   if ('exitCode' in parsed) process.exit(parsed.exitCode);
 
   try {

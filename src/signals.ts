@@ -93,8 +93,9 @@ export function parseSignal(text: string): number | undefined {
 /**
  * Returns the signals ts-init receives: 1 to SIGRTMAX without SIGKILL,
  * SIGSTOP, the synchronous faults and libc's internal signals between 31 and
- * SIGRTMIN (glibc uses 32 and 33 for threads; they are not for applications).
- * SIGCHLD is included because ts-init reaps on it; it is not forwarded.
+ * SIGRTMIN. glibc uses 32 and 33 for its threads, so they are not for
+ * applications. SIGCHLD is included because ts-init reaps on it, but it is
+ * not forwarded.
  */
 export function receivedSignals(): number[] {
   const { SIGRTMIN, SIGRTMAX } = loadNative();

@@ -1,5 +1,5 @@
-// The supervisor: receives signals and child exits, reaps, decides what the
-// lifecycle asks for next, and when ts-init exits.
+// The supervisor: receives signals and child exits, reaps, takes the next
+// lifecycle step, and decides when ts-init exits.
 //
 // Invariant: ts-init exits only when waitpid(-1) fails with ECHILD, that is
 // when every descendant has exited and been reaped. Everything else (the
@@ -189,7 +189,7 @@ export class Supervisor {
 
     const signalled = this.recipients.signalEach(others, signal);
     const signalledPids = new Set(signalled.map((info) => info.pid));
-    this.forwarder.continueStopped((info) => signalledPids.has(info.pid));
+    this.forwarder.continueStopped((info) => signalledPids.has(info.pid), remaining);
     const target = this.options.target === 'group' ? 'process group' : 'pid';
     log.info(`sent ${signalName(signal)} to ${signalled.length} remaining process(es) outside the main child's ${target}`);
   }
@@ -199,8 +199,9 @@ export class Supervisor {
     const remaining = this.recipients.remaining();
     if (remaining !== undefined && remaining.length === 0) return;
 
-    const count = this.recipients.signalAll(SIGNALS.SIGTERM);
-    this.forwarder.continueStopped(() => true);
+    // A stopped process stays stopped after SIGTERM, so one listing serves both steps.
+    const count = this.recipients.signalAll(SIGNALS.SIGTERM, remaining);
+    this.forwarder.continueStopped(() => true, remaining);
     log.info(`sent SIGTERM to ${count ?? 'all'} remaining process(es); grace period ${formatDuration(this.options.gracePeriodMs)}`);
     this.schedule(() => this.killRemaining(), this.options.gracePeriodMs);
   }
@@ -216,7 +217,7 @@ export class Supervisor {
     const remaining = this.recipients.remaining();
     if (remaining !== undefined && remaining.length === 0) return;
 
-    this.recipients.signalAll(SIGNALS.SIGKILL);
+    this.recipients.signalAll(SIGNALS.SIGKILL, remaining);
     const killed = remaining === undefined ? 'all remaining processes' : describeProcesses(remaining);
     log.warn(`grace period of ${formatDuration(this.options.gracePeriodMs)} expired; sent SIGKILL to ${killed}`);
   }

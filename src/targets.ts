@@ -1,4 +1,4 @@
-// Who receives a signal: the main child's process group, the main child
+// Recipients of a signal: the main child's process group, the main child
 // alone, or every descendant of ts-init.
 
 import { log } from './log';
@@ -8,7 +8,7 @@ import { signalName } from './signals';
 
 export type Target = 'group' | 'child' | 'all';
 
-/** Where ts-init runs: PID 1 of a namespace, a child subreaper, or neither. */
+/** Role ts-init runs in: PID 1 of a namespace, a child subreaper, or neither. */
 export type Mode = 'pid1' | 'subreaper' | 'plain';
 
 export class Recipients {
@@ -57,9 +57,9 @@ export class Recipients {
    * reaches every other process of the namespace in one step, so a process
    * forked meanwhile is not missed. As a subreaper each descendant is
    * signalled through a pidfd, so nothing outside ts-init's subtree is hit.
+   * A caller that has just listed the descendants passes that list along.
    */
-  signalAll(signal: number): number | undefined {
-    const remaining = this.remaining();
+  signalAll(signal: number, remaining: ProcessInfo[] | undefined = this.remaining()): number | undefined {
     if (this.mode === 'pid1') {
       this.kill(-1, signal);
       return remaining?.length;

@@ -188,7 +188,7 @@ export async function exitStatus(init: RunningInit, timeoutMs = 20_000): Promise
 
 const workDirs: string[] = [];
 
-/** A fresh directory for marker files, readable by every process of the test; removed after the file's tests. */
+/** Creates a directory for marker files that every process of the test can read; it is removed after the file's tests. */
 export function makeWorkDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ts-init-test-'));
   fs.chmodSync(dir, 0o755);
